@@ -91,9 +91,7 @@ def cartpole_throughput(batch: int, repeats: int) -> float:
         def body(carry: Any, step_key: jax.Array) -> Any:
             keys = jax.random.split(step_key, batch)
             actions = jax.vmap(lambda k: jax.random.randint(k, (), 0, 2))(keys)
-            outputs = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                keys, carry, actions, env_params
-            )
+            outputs = jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, carry, actions, env_params)
             # gymnax returns (obs, state, reward, terminated, [truncated,] info).
             return outputs[1], outputs[2].sum()
 
@@ -117,7 +115,10 @@ def cost_analysis(batch: int) -> dict[str, float]:
         analysis = analysis[0]
     flops = float(analysis.get("flops", float("nan")))
     bytes_accessed = float(analysis.get("bytes accessed", float("nan")))
-    return {"flops_per_match_minute": flops / batch, "bytes_per_match_minute": bytes_accessed / batch}
+    return {
+        "flops_per_match_minute": flops / batch,
+        "bytes_per_match_minute": bytes_accessed / batch,
+    }
 
 
 def machine_peaks() -> dict[str, float]:

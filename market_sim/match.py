@@ -51,9 +51,7 @@ def reset(key: jax.Array, params: MatchParams, engine: EngineParams) -> MatchSta
     stoppage_second = jnp.searchsorted(
         cdf_second[:-1], jax.random.uniform(key_second), side="right"
     )
-    openness = (
-        engine.openness_std * jax.random.normal(key_open) - 0.5 * engine.openness_std**2
-    )
+    openness = engine.openness_std * jax.random.normal(key_open) - 0.5 * engine.openness_std**2
     momentum = engine.momentum_std * jax.random.normal(key_momentum, (2,))
     zeros = jnp.zeros(2, dtype=jnp.int32)
     return MatchState(
@@ -78,11 +76,11 @@ def reset(key: jax.Array, params: MatchParams, engine: EngineParams) -> MatchSta
 def _next_clock(state: MatchState) -> tuple[Any, Any, Any]:
     """(period, minute, added) of the tick to be played after ``state``."""
     in_first_regulation = (state.period == 1) & (state.minute < 45)
-    first_stoppage_left = (state.period == 1) & (state.minute == 45) & (
-        state.added < state.stoppage_first
+    first_stoppage_left = (
+        (state.period == 1) & (state.minute == 45) & (state.added < state.stoppage_first)
     )
-    to_second_half = (state.period == 1) & (state.minute == 45) & (
-        state.added >= state.stoppage_first
+    to_second_half = (
+        (state.period == 1) & (state.minute == 45) & (state.added >= state.stoppage_first)
     )
     in_second_regulation = (state.period == 2) & (state.minute < 90)
     kick_off = state.period == 0
@@ -124,7 +122,9 @@ def _binomial_small(count: Any, probability: Any, uniform: Any) -> Any:
     for k in range(3):
         hit = uniform < probability
         total = total + (hit & (count > k)).astype(jnp.int32)
-        uniform = jnp.where(hit, uniform / probability, (uniform - probability) / (1.0 - probability))
+        uniform = jnp.where(
+            hit, uniform / probability, (uniform - probability) / (1.0 - probability)
+        )
     return total
 
 
@@ -207,9 +207,10 @@ def advance(
     reds = (u[6] < params.red_cards / duration).astype(jnp.int32)
 
     persistence = jnp.exp(-engine.momentum_reversion)
-    momentum = state.momentum * persistence + engine.momentum_std * jnp.sqrt(
-        1.0 - persistence**2
-    ) * normals
+    momentum = (
+        state.momentum * persistence
+        + engine.momentum_std * jnp.sqrt(1.0 - persistence**2) * normals
+    )
 
     events = MatchEvents(
         played=jnp.logical_not(state.done),
@@ -241,9 +242,7 @@ def advance(
     )
     # A finished match stays as it is; its events for this tick are all zero.
     new_state = jax.tree.map(lambda new, old: jnp.where(state.done, old, new), new_state, state)
-    events = jax.tree.map(
-        lambda value: jnp.where(state.done, jnp.zeros_like(value), value), events
-    )
+    events = jax.tree.map(lambda value: jnp.where(state.done, jnp.zeros_like(value), value), events)
     return new_state, events
 
 

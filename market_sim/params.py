@@ -163,7 +163,9 @@ def _derived(values: dict[str, float]) -> dict[str, Any]:
     first = np.exp(values["first_half_slope"] * fraction)
     second = np.exp(values["second_half_level"] + values["second_half_slope"] * fraction)
     # Stoppage minutes are played at the rate of the half's last regulation minute.
-    exposure = first.sum() + stoppage_first * first[-1] + second.sum() + stoppage_second * second[-1]
+    exposure = (
+        first.sum() + stoppage_first * first[-1] + second.sum() + stoppage_second * second[-1]
+    )
     return {
         "goal_exposure": float(exposure),
         "expected_duration": 90.0 + stoppage_first + stoppage_second,

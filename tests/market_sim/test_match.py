@@ -209,7 +209,8 @@ def test_later_minutes_score_more() -> None:
 def test_invariants_for_any_rates(home: float, away: float, seed: int, stoppage_mean: float):
     engine = make_engine_params(stoppage_second_mean=stoppage_mean, openness_std=0.5)
     params = make_match_params(
-        goals=[home, away], shots=[max(home, away) + 10, max(home, away) + 9],
+        goals=[home, away],
+        shots=[max(home, away) + 10, max(home, away) + 9],
         shots_on_target=[max(home, away) + 1, max(home, away) + 1],
     )
     state, events = _simulate_one(jax.random.PRNGKey(seed), params, engine)
