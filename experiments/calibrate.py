@@ -116,6 +116,8 @@ class CalibrateConfig:
     replications: int = 20
     #: Replications of each fit fixture per simulated-moments evaluation.
     smm_replications: int = 8
+    #: Most Jacobian evaluations of the simulated-moments fit (each simulates 12 engines).
+    smm_iterations: int = 8
     #: Out of sample, fit matches in these [start, end] date ranges are left out: games
     #: behind closed doors (COVID-19) had almost no home advantage, and a forecast for
     #: seasons with crowds should not inherit it. In sample, every match is fitted.
@@ -233,6 +235,7 @@ def run(config: CalibrateConfig) -> dict[str, Any]:
         key=key_fit,
         replications=config.smm_replications,
         l2=l2,
+        max_iterations=config.smm_iterations,
     )
     counts = simulate_seasons(calibration, test_frame, config.replications, key_test)
     real = cal.real_statistics(test_frame, timing.share_86_plus)

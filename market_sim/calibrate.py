@@ -224,7 +224,7 @@ def choose_shrinkage(
         away = _index_with_newcomer(rates, held_out["away_team"])
         attack, defence = _with_newcomer(np.asarray(fit.attack), np.asarray(fit.defence))
         home_rate, away_rate = predict_rates(
-            fit.replace(attack=attack, defence=defence), home, away
+            dataclasses.replace(fit, attack=attack, defence=defence), home, away
         )
         matrix = np.asarray(score_matrix_from_rates(home_rate, away_rate, fit.rho, 15))
         x = np.minimum(held_out["home_goals"].to_numpy(int), 15)
@@ -263,7 +263,7 @@ def predict_fixture_rates(
     attack, defence = _with_newcomer(
         np.asarray(rates.goals.attack), np.asarray(rates.goals.defence)
     )
-    goals_fit = rates.goals.replace(attack=attack, defence=defence)
+    goals_fit = dataclasses.replace(rates.goals, attack=attack, defence=defence)
     home_rate, away_rate = predict_rates(goals_fit, home, away)
     out["goals"] = np.stack([np.asarray(home_rate), np.asarray(away_rate)], axis=1)
     for field, fit in rates.events.items():
@@ -271,7 +271,9 @@ def predict_fixture_rates(
             np.asarray(fit.for_strength), np.asarray(fit.against_strength)
         )
         home_rate, away_rate = predict_rates(
-            fit.replace(for_strength=strength_for, against_strength=strength_against), home, away
+            dataclasses.replace(fit, for_strength=strength_for, against_strength=strength_against),
+            home,
+            away,
         )
         out[field] = np.stack([np.asarray(home_rate), np.asarray(away_rate)], axis=1)
     out["red_cards"] = np.tile(np.asarray(rates.red_cards), (home.size, 1))
@@ -545,6 +547,7 @@ def fit_league_calibration(
     key: jax.Array | None = None,
     replications: int = 8,
     l2: float = 0.0,
+    max_iterations: int = 8,
 ) -> LeagueCalibration:
     """Fit team rates, then the engine structure, on the fit seasons' ``frame``."""
     key = jax.random.PRNGKey(0) if key is None else key
@@ -556,7 +559,14 @@ def fit_league_calibration(
     # The scale corrections make the engine reproduce its input expectations.
     targets["mean_goals_home"] = float(fixture_rates["goals"][:, 0].mean())
     targets["mean_goals_away"] = float(fixture_rates["goals"][:, 1].mean())
-    structure = fit_structure(params, targets, timing, key=key, replications=replications)
+    structure = fit_structure(
+        params,
+        targets,
+        timing,
+        key=key,
+        replications=replications,
+        max_iterations=max_iterations,
+    )
     return LeagueCalibration(
         league=league,
         fit_seasons=tuple(sorted(frame["season"].unique())),

@@ -68,6 +68,10 @@ def require_range(
     if bad.any():
         left = "[" if low_inclusive else "("
         right = "]" if high_inclusive else ")"
-        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        interval = (
+            f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        )
         where = f" at index {_first_bad_index(bad)}" if array.ndim else ""
-        raise ValueError(f"{name}: expected values in {interval}, got {array[bad].ravel()[0]!r}{where}")
+        raise ValueError(
+            f"{name}: expected values in {interval}, got {array[bad].ravel()[0]!r}{where}"
+        )

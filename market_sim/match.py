@@ -23,6 +23,7 @@ A done match is left unchanged by ``step`` (no Python control flow on traced val
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -226,7 +227,8 @@ def advance(
         red_cards=reds,
     )
     done = (period == 2) & (minute == 90) & (added >= state.stoppage_second)
-    new_state = state.replace(
+    new_state = dataclasses.replace(
+        state,
         period=period,
         minute=minute,
         added=added,
@@ -246,6 +248,26 @@ def advance(
     return new_state, events
 
 
+def tick_randoms(key: jax.Array, num_ticks: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """Random numbers for ``num_ticks`` ticks (or one tick when None): uniforms, normals.
+
+    Shapes ``[ticks, UNIFORMS_PER_TICK]`` and ``[ticks, 2]`` (no leading axis for one
+    tick). The user's key seeds XLA's RngBitGenerator (``rbg``), and each 32-bit word
+    yields two 16-bit uniforms, (k + 0.5)/65536: about nine times cheaper than threefry
+    uniforms on CPU, which dominated the engine's cost. The 16-bit grid shifts an event
+    probability by at most 7.6e-6 per tick (1.3% of a red card's per-minute chance).
+    """
+    shape = () if num_ticks is None else (num_ticks,)
+    seed = jax.random.bits(key, (4,), dtype=jnp.uint32)
+    fast = jax.random.wrap_key_data(seed, impl="rbg")
+    key_bits, key_normal = jax.random.split(fast)
+    bits = jax.random.bits(key_bits, (*shape, UNIFORMS_PER_TICK // 2), dtype=jnp.uint32)
+    halves = jnp.concatenate([bits >> 16, bits & 0xFFFF], axis=-1)
+    uniforms = (halves.astype(jnp.float32) + 0.5) / 65536.0
+    normals = jax.random.normal(key_normal, (*shape, 2), dtype=jnp.float32)
+    return uniforms, normals
+
+
 def step(
     key: jax.Array,
     state: MatchState,
@@ -254,9 +276,7 @@ def step(
     shared_factor: Any = 0.0,
 ) -> tuple[MatchState, MatchEvents]:
     """Play the next minute of one match (a no-op once ``state.done``)."""
-    key_uniform, key_normal = jax.random.split(key)
-    uniforms = jax.random.uniform(key_uniform, (UNIFORMS_PER_TICK,))
-    normals = jax.random.normal(key_normal, (2,))
+    uniforms, normals = tick_randoms(key)
     return advance(state, uniforms, normals, params, engine, shared_factor)
 
 
@@ -274,10 +294,9 @@ def simulate(
     draw per tick); trajectories therefore differ from calling ``step`` tick by tick
     with split keys, but are equally deterministic for a key.
     """
-    key_reset, key_uniform, key_normal = jax.random.split(key, 3)
+    key_reset, key_ticks = jax.random.split(key)
     state = reset(key_reset, params, engine)
-    uniforms = jax.random.uniform(key_uniform, (num_ticks, UNIFORMS_PER_TICK))
-    normals = jax.random.normal(key_normal, (num_ticks, 2))
+    uniforms, normals = tick_randoms(key_ticks, num_ticks)
 
     def body(carry: MatchState, randoms: tuple[jax.Array, jax.Array]) -> Any:
         return advance(carry, randoms[0], randoms[1], params, engine, shared_factor)
