@@ -243,3 +243,30 @@ def test_match_params_reject_bad_rates() -> None:
         make_match_params(goals=[1.0, 1.0], shots=[3.0, 10.0], shots_on_target=[4.0, 4.0])
     with pytest.raises(ValueError, match="last axis of size 2"):
         make_match_params(goals=[1.0, 1.0, 1.0])
+
+
+def test_score_state_effects_create_dixon_coles_dependence() -> None:
+    """Dixon–Robinson score effects give the low-score dependence of Dixon–Coles (ρ < 0).
+
+    A side that leads slows down and a trailing side pushes: more 1-1 and 0-0, fewer
+    1-0 and 0-1 than independent Poissons, i.e. a negative ρ, as in real leagues.
+    """
+    from market_sim.dixon_coles import fit_dixon_coles
+
+    params = batch_params(30000, goals=(1.5, 1.2))
+    rhos = {}
+    for name, engine in {
+        "independent": make_engine_params(),
+        "score_effects": make_engine_params(lead_effect=-0.25, trail_effect=0.25),
+    }.items():
+        state, _ = jax.jit(lambda k, e: match.simulate_batch(k, params, e))(
+            jax.random.PRNGKey(0), engine
+        )
+        score = np.asarray(state.score, dtype=float)
+        # Two "teams" played many times: each fixture direction once (identifiable).
+        home = np.tile([0, 1], score.shape[0] // 2)
+        away = 1 - home
+        fit = fit_dixon_coles(home, away, score[:, 0], score[:, 1], np.ones(home.size), 2)
+        rhos[name] = float(fit.rho)
+    assert abs(rhos["independent"]) < 0.03, rhos
+    assert rhos["score_effects"] < -0.05, rhos

@@ -1,0 +1,81 @@
+"""``tetra/FootballMarket-v0``: the single-agent Gymnasium environment over ``envs.functional``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import jax
+import numpy as np
+
+from envs import functional
+from envs.config import make_params
+from envs.functional import OBS_BOUND
+
+#: Info keys that evaluation may read and policies must not (they reveal the oracle).
+PRIVILEGED_INFO_KEYS = ("oracle_true_probability",)
+
+
+class FootballMarketEnv(gym.Env[np.ndarray, np.ndarray]):
+    """One slate (or a season of slates) of simulated in-play football betting.
+
+    Observation: ``Box`` float32 [M·len(MATCH_COLUMNS) + len(GLOBAL_COLUMNS)], columns in
+    ``observation_names``. Action: ``Box`` [-1, 1] of shape [M·5] (see
+    ``envs.functional``: a > 0 asks for a × per_bet_cap of the bankroll on a selection;
+    every action is projected onto the caps). NaN/inf actions raise ``ValueError``
+    naming the index; finite values outside [-1, 1] are clipped. Reward: Δ log equity.
+    ``info["oracle_true_probability"]`` is for evaluation only.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.params = make_params(**kwargs)
+        self.n_matches = self.params.market.n_matches
+        size = functional.observation_size(self.params)
+        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, (size,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.n_matches * 5,), np.float32)
+        self.observation_names = functional.observation_names(self.params)
+        self._reset = jax.jit(functional.reset)
+        self._step = jax.jit(functional.step)
+        self._key = jax.random.PRNGKey(0)
+        self._state: functional.EnvState | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self._key = jax.random.PRNGKey(seed)
+        self._key, key = jax.random.split(self._key)
+        obs, self._state = self._reset(key, self.params)
+        return np.asarray(obs), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        action = validate_action(action, self.action_space.shape)
+        self._key, key = jax.random.split(self._key)
+        obs, self._state, reward, done, info = self._step(key, self._state, action, self.params)
+        return (
+            np.asarray(obs),
+            float(reward),
+            bool(done),
+            False,
+            {k: np.asarray(v) for k, v in info.items()},
+        )
+
+
+def validate_action(action: Any, shape: tuple[int, ...] | None) -> np.ndarray:
+    """A finite float32 action of ``shape``; errors say what was expected and given."""
+    array = np.asarray(action, dtype=np.float32)
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"action: expected shape {tuple(shape)}, got {array.shape}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"action: expected finite values, got {array[index]!r} at index "
+            f"{index[0] if len(index) == 1 else index}"
+        )
+    return array
