@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -77,7 +77,9 @@ class _BatchedCore:
         obs, self.state = self._reset_all(key)
         return np.asarray(obs)
 
-    def step(self, actions: Any) -> tuple[np.ndarray, ...]:
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         if self.state is None:
             raise RuntimeError("call reset() before step()")
         actions = validate_action(actions, (self.num_envs, *self.single_action_space.shape))
@@ -181,9 +183,9 @@ class FootballMarketSB3VecEnv(VecEnv):
     ) -> list[bool]:
         return [False] * len(self._indices(indices))
 
-    def _indices(self, indices: VecEnvIndices) -> Iterable[int]:
+    def _indices(self, indices: VecEnvIndices) -> Sequence[int]:
         if indices is None:
-            return range(self.num_envs)
+            return list(range(self.num_envs))
         if isinstance(indices, int):
             return [indices]
         return list(indices)

@@ -166,7 +166,7 @@ def test_bad_actions_are_rejected(env) -> None:
 
 
 def test_bad_options_are_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown regime 'stormy'.*calm"):
+    with pytest.raises(ValueError, match=r"unknown regime 'stormy'.*calm"):
         envs.make_params(regime="stormy")
     with pytest.raises(ValueError, match="unknown league 'XX'"):
         envs.make_params(league="XX")
