@@ -97,6 +97,7 @@ def make_params(**kwargs: Any) -> EnvParams:
         target_cas1=float(config["target_cas1"]),
         recovery_drawdown=float(config["recovery_drawdown"]),
         shaping_weight=float(config["shaping_weight"]),
+        shaping=float(config["shaping_weight"]) > 0,
         shaping_discount=float(config["shaping_discount"]),
         signal_window=int(config["signal_window"]),
         season_rounds=int(config["season_rounds"]) if config["season_mode"] else 1,

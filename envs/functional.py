@@ -116,6 +116,8 @@ class EnvParams:
     shaping_weight: Any = 0.0
     shaping_discount: Any = 0.99
     signal_window: int = struct.field(pytree_node=False, default=10)
+    #: Static switch of the potential-based shaping (on when shaping_weight > 0).
+    shaping: bool = struct.field(pytree_node=False, default=False)
     season_rounds: int = struct.field(pytree_node=False, default=1)
 
 
@@ -502,13 +504,11 @@ def step(
     bankrupt = equity < 1e-3 * params.market.bankroll
     done = (slate_done & ~more_rounds) | bankrupt
 
-    new_potential = _potential(state, params)
-    shaping = jnp.where(
-        params.shaping_weight > 0,
-        params.shaping_discount * jnp.where(done, 0.0, new_potential) - state.potential,
-        0.0,
-    )
-    state = dataclasses.replace(state, potential=new_potential)
+    shaping = jnp.float32(0.0)
+    if params.shaping:  # static: the potential costs a second pass over the signals
+        new_potential = _potential(state, params)
+        shaping = params.shaping_discount * jnp.where(done, 0.0, new_potential) - state.potential
+        state = dataclasses.replace(state, potential=new_potential)
     requested_total = proposed.sum()
     info_out = {
         "executed_stakes": info.fills,

@@ -198,3 +198,24 @@ def test_season_mode_carries_bankroll() -> None:
             break
     assert rounds == {0, 1}
     assert bool(done)
+
+
+def test_shaping_is_potential_based() -> None:
+    """With γ = 1 the shaping terms telescope: the episode's return is unchanged."""
+    returns = {}
+    for weight in (0.0, 1.0):
+        params = envs.make_params(n_matches=3, shaping_weight=weight, shaping_discount=1.0)
+        _, state = functional.reset(jax.random.PRNGKey(0), params)
+        step = jax.jit(functional.step)
+        total, shaped_any = 0.0, False
+        for i in range(params.market.pre_match_ticks + 113):
+            action = jnp.where(jnp.arange(15) % 4 == 0, 0.8, -1.0)
+            _, new_state, reward, done, _ = step(jax.random.PRNGKey(i), state, action, params)
+            shaped_any |= bool(new_state.potential != 0.0)
+            state = new_state
+            total += float(reward)
+            if bool(done):
+                break
+        returns[weight] = (total, shaped_any)
+    assert returns[1.0][1], "the potential never moved: the test would prove nothing"
+    assert returns[1.0][0] == pytest.approx(returns[0.0][0], abs=1e-4)
