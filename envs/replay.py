@@ -59,8 +59,9 @@ Actions, caps and the projection are the simulator's (``envs.functional.action_t
 with ``market_sim.portfolio.project_stakes``). NaN/inf actions raise ``ValueError``.
 
 ``info`` (after a step): ``stakes`` [M, 5], ``proposed_stakes``, ``odds`` (taken),
-``closing_odds`` (chosen book's close, else Pinnacle's, NaN if none), ``clv`` = odds /
-closing − 1 [M, 5] (NaN without a close), ``bet_pnl`` [M, 5] (NaN until settled),
+``closing_odds`` (chosen book's close, else Pinnacle's; 0 if none), ``clv`` = odds /
+closing − 1 [M, 5] where ``clv_valid`` (a bet and a close; else 0), ``bet_pnl`` [M, 5]
+(0 until ``settled``, i.e. the slate's last step),
 ``settled_pnl`` (scalar), ``results`` [M, 2] (goals; −1 on padding), ``date``,
 ``teams``, ``equity``, ``cash``, ``drawdown``; always ``pre_match_features`` [M, k] /
 ``pre_match_feature_names`` (``PRE_MATCH_FEATURE_NAMES``) for the returned observation,
@@ -310,7 +311,7 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
         away_idx = np.array([index[t] for t in hist_away], np.int32)
         pasts = [hist_dates < start for start in self.slate_start]
         fitted = [int(p.sum()) >= int(config["min_fit_matches"]) for p in pasts]
-        fits = _batched_fits(
+        fits = _past_only_fits(
             home_idx,
             away_idx,
             hist_goals,
@@ -322,6 +323,7 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
             float(config["l2"]),
         )
         fit_iter = iter(fits)
+        rates: list[tuple[int, float, float, float]] = []
         for slate, past in enumerate(pasts):
             rows = np.flatnonzero(self.slate_of_row == slate)
             fit = next(fit_iter) if fitted[slate] else None
@@ -347,7 +349,11 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
                     h_att, h_def, a_att, a_def, form_h[0], form_a[0], form_h[1], form_a[1], *h2h
                 )  # fmt: skip
                 if fit is not None:
-                    self.model[row] = _model_probability(fit, h_att, h_def, a_att, a_def)
+                    rates.append((row, fit.intercept + fit.home_advantage + h_att + a_def,
+                                  fit.intercept + a_att + h_def, fit.rho))  # fmt: skip
+        if rates:
+            rows_fitted, log_home, log_away, rho = (np.array(v) for v in zip(*rates, strict=True))
+            self.model[rows_fitted] = _model_probability(log_home, log_away, rho)
         # Without a fit the model echoes the market; without a price either: 1/3, 1/2.
         no_info = ~np.isfinite(self.model)
         uniform = np.broadcast_to(np.array([1 / 3, 1 / 3, 1 / 3, 0.5, 0.5]), self.model.shape)
@@ -521,7 +527,7 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
         self._cash -= float(stakes.sum())
         self._open.append((rows, stakes[:k], odds[:k]))
 
-        bet_pnl = np.full((m, SELECTIONS), np.nan)
+        bet_pnl = np.zeros((m, SELECTIONS))
         results = np.full((m, 2), -1, np.int64)
         settled_pnl = 0.0
         if last_chunk:  # settle the whole slate after its last step
@@ -537,10 +543,11 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
         equity = self._equity()
         self._peak = max(self._peak, equity)
         reward = float(np.log(max(equity, 1e-6)) - np.log(max(equity_before, 1e-6)))
-        closing = np.full((m, SELECTIONS), np.nan)
-        closing[:k] = self.closing[rows]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            clv = np.where(stakes > 0, odds / closing - 1.0, np.nan)
+        # No NaN in info (the env checkers compare infos): 0 plus a validity mask.
+        closing = np.zeros((m, SELECTIONS))
+        closing[:k] = np.nan_to_num(self.closing[rows], nan=0.0)
+        clv_valid = (stakes > 0) & (closing > 1.0)
+        clv = np.where(clv_valid, odds / np.where(closing > 1.0, closing, 1.0) - 1.0, 0.0)
         teams = [(self.frame["home_team"].iat[r], self.frame["away_team"].iat[r]) for r in rows]
         info: dict[str, Any] = {
             "stakes": stakes,
@@ -548,6 +555,8 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
             "odds": odds,
             "closing_odds": closing,
             "clv": clv,
+            "clv_valid": clv_valid,
+            "settled": bool(last_chunk),
             "bet_pnl": bet_pnl,
             "settled_pnl": settled_pnl,
             "results": results,
@@ -644,7 +653,7 @@ def _risk_terms(
     return corr, clusters, n_eff, lam, cap
 
 
-def _batched_fits(
+def _past_only_fits(
     home_idx: np.ndarray,
     away_idx: np.ndarray,
     goals: np.ndarray,
@@ -654,23 +663,24 @@ def _batched_fits(
     n_teams: int,
     xi: float,
     l2: float,
-    batch: int = 32,
 ) -> list[dixon_coles.DixonColesFit]:
-    """Dixon–Coles fits, one per (start, past mask), solved in vmapped batches.
+    """Dixon–Coles fits, one per (start, past mask), in date order, one compiled solver.
 
     Same likelihood, design and solver as ``dixon_coles.fit_dixon_coles`` (its private
     ``_prepare``/``_newton``); only the per-fit weights and goals differ.
     """
     if not starts:
         return []
-    problems = []
-    for start, past in zip(starts, pasts, strict=True):
-        weights = np.where(
-            past, dixon_coles.time_weights(dates.astype("datetime64[ns]"), start, xi), 0.0
-        )
-        masked = np.where(past[:, None], goals, np.nan)
-        problems.append(
-            dixon_coles._prepare(
+    fits: list[dixon_coles.DixonColesFit] = []
+    design_j = ridge_j = None
+    z = None
+    with dixon_coles._float64():
+        for start, past in zip(starts, pasts, strict=True):
+            weights = np.where(
+                past, dixon_coles.time_weights(dates.astype("datetime64[ns]"), start, xi), 0.0
+            )
+            masked = np.where(past[:, None], goals, np.nan)
+            (design, counts, ridge), z0 = dixon_coles._prepare(
                 home_idx,
                 away_idx,
                 masked[:, 0],
@@ -680,58 +690,45 @@ def _batched_fits(
                 integer_counts=True,
                 joint=True,
                 l2=l2,
-            )  # fmt: skip
-        )
-    (design, _, ridge), _ = problems[0]
-    solve = jax.vmap(dixon_coles._newton, in_axes=(0, None, 0, None, None, None))
-    fits: list[dixon_coles.DixonColesFit] = []
-    with dixon_coles._float64():
-        design_j = jnp.asarray(design, jnp.float64)
-        ridge_j = jnp.asarray(ridge, jnp.float64)
-        for begin in range(0, len(problems), batch):
-            part = problems[begin : begin + batch]
-            size = len(part)
-            part = part + [part[-1]] * (batch - size)  # fixed batch: one compilation
-            z, _, _, _ = solve(
-                jnp.asarray(np.stack([p[1] for p in part]), jnp.float64),
+            )
+            if design_j is None:  # the same for every fit: transferred once
+                design_j = jnp.asarray(design, jnp.float64)
+                ridge_j = jnp.asarray(ridge, jnp.float64)
+            # Warm start from the previous (earlier, past-only) fit: fewer Newton steps.
+            z_j, _, _, _ = dixon_coles._newton(
+                jnp.asarray(z0 if z is None else z, jnp.float64),
                 design_j,
-                jnp.asarray(np.stack([p[0][1] for p in part]), jnp.float64),
+                jnp.asarray(counts, jnp.float64),
                 ridge_j,
                 jnp.asarray(1e-7, jnp.float64),
                 jnp.asarray(50, jnp.int32),
             )
-            z = np.asarray(z, np.float64)
-            for i in range(size):
-                attack, defence, intercept, home = dixon_coles._split_params(z[i], n_teams)
-                fits.append(
-                    dixon_coles.DixonColesFit(
-                        attack=attack,
-                        defence=defence,
-                        home_advantage=home,
-                        rho=float(z[i, 2 * n_teams]),
-                        intercept=intercept,
-                    )
+            z = np.asarray(z_j, np.float64)
+            attack, defence, intercept, home = dixon_coles._split_params(z, n_teams)
+            fits.append(
+                dixon_coles.DixonColesFit(
+                    attack=attack,
+                    defence=defence,
+                    home_advantage=home,
+                    rho=float(z[2 * n_teams]),
+                    intercept=intercept,
                 )
+            )
     return fits
 
 
-def _model_probability(
-    fit: dixon_coles.DixonColesFit, h_att: float, h_def: float, a_att: float, a_def: float
-) -> np.ndarray:
-    """Dixon–Coles 1X2 and O/U 2.5 probabilities [5] for the given strengths."""
-    log_home = fit.intercept + fit.home_advantage + h_att + a_def
-    log_away = fit.intercept + a_att + h_def
+def _model_probability(log_home: np.ndarray, log_away: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Dixon–Coles 1X2 and O/U 2.5 probabilities [n, 5] from log goal rates and ρ [n]."""
     matrix = np.asarray(
-        dixon_coles.score_matrix_from_rates(np.exp(log_home), np.exp(log_away), fit.rho),
-        np.float64,
+        dixon_coles.score_matrix_from_rates(np.exp(log_home), np.exp(log_away), rho), np.float64
     )
-    matrix = matrix / matrix.sum()
-    home = np.tril(matrix, -1).sum()
-    draw = np.trace(matrix)
-    away = np.triu(matrix, 1).sum()
-    grid = np.add.outer(np.arange(matrix.shape[0]), np.arange(matrix.shape[1]))
-    over = matrix[grid >= 3].sum()
-    return np.array([home, draw, away, over, 1.0 - over])
+    matrix = matrix / matrix.sum(axis=(-2, -1), keepdims=True)
+    home = np.tril(matrix, -1).sum(axis=(-2, -1))
+    draw = np.trace(matrix, axis1=-2, axis2=-1)
+    away = np.triu(matrix, 1).sum(axis=(-2, -1))
+    grid = np.add.outer(np.arange(matrix.shape[-2]), np.arange(matrix.shape[-1]))
+    over = (matrix * (grid >= 3)).sum(axis=(-2, -1))
+    return np.stack([home, draw, away, over, 1.0 - over], axis=-1)
 
 
 def _project(
