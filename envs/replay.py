@@ -349,8 +349,14 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
                     h_att, h_def, a_att, a_def, form_h[0], form_a[0], form_h[1], form_a[1], *h2h
                 )  # fmt: skip
                 if fit is not None:
-                    rates.append((row, fit.intercept + fit.home_advantage + h_att + a_def,
-                                  fit.intercept + a_att + h_def, fit.rho))  # fmt: skip
+                    rates.append(
+                        (
+                            int(row),
+                            float(fit.intercept + fit.home_advantage + h_att + a_def),
+                            float(fit.intercept + a_att + h_def),
+                            float(fit.rho),
+                        )
+                    )
         if rates:
             rows_fitted, log_home, log_away, rho = (np.array(v) for v in zip(*rates, strict=True))
             self.model[rows_fitted] = _model_probability(log_home, log_away, rho)
