@@ -15,8 +15,10 @@ How a price is made, every tick:
 3. **Liability skew**: log-odds shifts per selection driven by net money (``update_skew``);
    the quoted fair probabilities are the belief tilted by ``exp(skew)``, renormalised per
    market. The skew decays toward 0 each minute (a stale price drifts to the belief).
-4. **Margin**: ``market_sim.margin.apply_margin`` per market with the profile's method and
-   target overround. The de-margined market probability ``p_mkt`` is the tilted belief.
+4. **Margin** per market with the profile's method and target overround
+   (``market_sim.margin.apply_margin``; for Shin the insider share z is solved once per
+   match at the snapshot and held, see ``margin_parameters``). The de-margined market
+   probability ``p_mkt`` is the tilted belief.
 
 Depth (the most the book takes at the current price, per selection per tick) and matched
 liquidity (currency per minute) grow toward kick-off, vary in-play, and are 0 while the
@@ -28,12 +30,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from market_sim.margin import apply_margin
+from market_sim.margin import apply_margin, shin_z
 from market_sim.params import STOPPAGE_FIRST_MAX, STOPPAGE_SECOND_MAX, EngineParams
 
 #: Selections per match: home, draw, away, over 2.5, under 2.5.
@@ -45,6 +46,8 @@ GRID_GOALS = 10
 PROBABILITY_FLOOR = 2e-3
 #: Skew bound (log-odds), so that no flow can push a price to 0 or infinity.
 SKEW_LIMIT = 3.0
+#: Shortest price ever quoted (decimal odds).
+MIN_ODDS = 1.01
 
 
 @struct.dataclass
@@ -68,9 +71,9 @@ class BookmakerProfile:
 
     overround_1x2: Any = 0.055
     overround_ou: Any = 0.05
-    belief_noise: Any = 0.1
+    belief_noise: Any = 0.07
     news_noise: Any = 0.08
-    liability_sensitivity: Any = 0.5
+    liability_sensitivity: Any = 0.15
     skew_reversion: Any = 0.1
     suspension_minutes: Any = 2
     liquidity_close: Any = 5000.0
@@ -116,14 +119,16 @@ def make_goal_clock(engine: EngineParams) -> GoalClock:
     """Precompute the ``GoalClock`` tables of a concrete ``engine`` (once per params)."""
     fraction = np.arange(1, 46) / 45.0
     first = np.exp(float(engine.first_half_slope) * fraction)
-    second = np.exp(
-        float(engine.second_half_level) + float(engine.second_half_slope) * fraction
-    )
+    second = np.exp(float(engine.second_half_level) + float(engine.second_half_slope) * fraction)
     first_regulation = np.concatenate([np.cumsum(first[::-1])[::-1], [0.0]])
     second_regulation = np.concatenate([np.cumsum(second[::-1])[::-1], [0.0]])
     pmf_first = np.asarray(engine.stoppage_first_pmf, dtype=float)
     pmf_second = np.asarray(engine.stoppage_second_pmf, dtype=float)
-    assert pmf_first.size == STOPPAGE_FIRST_MAX + 1 and pmf_second.size == STOPPAGE_SECOND_MAX + 1
+    if pmf_first.size != STOPPAGE_FIRST_MAX + 1 or pmf_second.size != STOPPAGE_SECOND_MAX + 1:
+        raise ValueError(
+            "engine: stoppage pmfs must have STOPPAGE_*_MAX + 1 entries, got "
+            f"{pmf_first.size} and {pmf_second.size}"
+        )
     f32 = jnp.float32
     return GoalClock(
         first_regulation=jnp.asarray(first_regulation, f32),
@@ -147,8 +152,7 @@ def remaining_goal_mass(clock: GoalClock, period: Any, minute: Any, added: Any) 
     first_added = jnp.where(period == 1, added, 0)
     first_part = (
         clock.first_regulation[first_minute]
-        + clock.first_stoppage_left[jnp.minimum(first_added, STOPPAGE_FIRST_MAX)]
-        * clock.first_last
+        + clock.first_stoppage_left[jnp.minimum(first_added, STOPPAGE_FIRST_MAX)] * clock.first_last
     )
     second_total = clock.second_regulation[0] + clock.second_stoppage_left[0] * clock.second_last
     second_minute = jnp.clip(minute - 45, 0, 45)
@@ -247,20 +251,59 @@ def market_probabilities(belief: Any, skew: Any) -> Any:
     return floor_probabilities(normalise_markets(belief * jnp.exp(skew)))
 
 
-def quote(probabilities: Any, profile: BookmakerProfile) -> Any:
-    """Decimal odds [..., 5] with the profile's margin on fair ``probabilities`` [..., 5]."""
+def _shin_odds(probabilities: Any, z: Any) -> Any:
+    """Shin's odds for a fixed insider share ``z`` [...]: closed form, [..., K].
+
+    π_i = √B · √(z p_i + (1 − z) p_i²) with √B = Σ_j √(z p_j + (1 − z) p_j²) (Shin 1993);
+    the same relation ``margin.apply_margin(..., "shin")`` solves for z given B.
+    """
+    roots = jnp.sqrt(z[..., None] * probabilities + (1.0 - z[..., None]) * probabilities**2)
+    return 1.0 / (roots * jnp.sum(roots, axis=-1, keepdims=True))
+
+
+def margin_parameters(probabilities: Any, profile: BookmakerProfile) -> Any:
+    """Per-market margin parameter [..., 2] (1X2, O/U), solved once per match.
+
+    For ``shin`` this is the insider share z that gives the profile's target overround at
+    these (snapshot) probabilities; later quotes keep z fixed (Shin's model: z is a
+    property of the market's clientele), so the overround moves a little with the
+    probabilities. Other methods re-solve the target overround every tick; they return 0.
+    """
     shape = probabilities.shape[:-1]
+    if profile.margin_method != "shin":
+        return jnp.zeros((*shape, 2), jnp.float32)
     one_x_two = apply_margin(
-        probabilities[..., :3],
-        jnp.broadcast_to(profile.overround_1x2, shape),
-        profile.margin_method,
+        probabilities[..., :3], jnp.broadcast_to(profile.overround_1x2, shape), "shin"
     )
     over_under = apply_margin(
-        probabilities[..., 3:],
-        jnp.broadcast_to(profile.overround_ou, shape),
-        profile.margin_method,
+        probabilities[..., 3:], jnp.broadcast_to(profile.overround_ou, shape), "shin"
     )
-    return jnp.concatenate([one_x_two, over_under], axis=-1)
+    return jnp.stack([shin_z(one_x_two), shin_z(over_under)], axis=-1)
+
+
+def quote(probabilities: Any, profile: BookmakerProfile, margin_parameter: Any) -> Any:
+    """Decimal odds [..., 5] with the profile's margin on fair ``probabilities`` [..., 5].
+
+    ``margin_parameter`` [..., 2] from ``margin_parameters`` (used by ``shin``); other
+    methods apply the target overround with ``market_sim.margin.apply_margin``.
+    """
+    shape = probabilities.shape[:-1]
+    if profile.margin_method == "shin":
+        one_x_two = _shin_odds(probabilities[..., :3], margin_parameter[..., 0])
+        over_under = _shin_odds(probabilities[..., 3:], margin_parameter[..., 1])
+    else:
+        one_x_two = apply_margin(
+            probabilities[..., :3],
+            jnp.broadcast_to(profile.overround_1x2, shape),
+            profile.margin_method,
+        )
+        over_under = apply_margin(
+            probabilities[..., 3:],
+            jnp.broadcast_to(profile.overround_ou, shape),
+            profile.margin_method,
+        )
+    # A decided market's favourite would be quoted below evens-of-nothing; books cap it.
+    return jnp.maximum(jnp.concatenate([one_x_two, over_under], axis=-1), MIN_ODDS)
 
 
 def update_skew(
@@ -288,17 +331,21 @@ def update_skew(
 
 
 def liquidity_level(
-    key: jax.Array, tick: Any, pre_match_ticks: int, minute: Any, profile: BookmakerProfile
+    normal: Any, tick: Any, pre_match_ticks: int, minute: Any, profile: BookmakerProfile
 ) -> Any:
-    """Matched liquidity (currency per minute) of one match at ``tick``.
+    """Matched liquidity (currency per minute) of matches at ``tick`` (``normal``: a
+    standard normal draw per match for the in-play noise; shapes broadcast).
 
-    Pre-match (tick < ``pre_match_ticks``) it ramps linearly from the snapshot share up
-    to ``liquidity_close`` at kick-off; in-play it sits at ``liquidity_inplay`` of the
+    Pre-match (tick ≤ ``pre_match_ticks``) it ramps linearly from the snapshot share up
+    to ``liquidity_close`` at the close (kick-off); in-play it sits at ``liquidity_inplay`` of the
     close, rising by half toward the 90th minute, with log-normal per-minute noise.
     """
     ramp = profile.liquidity_snapshot_share + (1.0 - profile.liquidity_snapshot_share) * (
         jnp.minimum(tick, pre_match_ticks) / max(pre_match_ticks, 1)
     )
-    noise = profile.liquidity_noise * jax.random.normal(key) - 0.5 * profile.liquidity_noise**2
-    inplay = profile.liquidity_inplay * (1.0 + 0.5 * jnp.minimum(minute, 90) / 90.0) * jnp.exp(noise)
-    return profile.liquidity_close * jnp.where(tick < pre_match_ticks, ramp, inplay)
+    noise = profile.liquidity_noise * normal - 0.5 * profile.liquidity_noise**2
+    inplay = (
+        profile.liquidity_inplay * (1.0 + 0.5 * jnp.minimum(minute, 90) / 90.0) * jnp.exp(noise)
+    )
+    # The quote at tick == pre_match_ticks is the close: full pre-match liquidity.
+    return profile.liquidity_close * jnp.where(tick <= pre_match_ticks, ramp, inplay)

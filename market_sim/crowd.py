@@ -6,7 +6,7 @@ the tick's matched liquidity ``L`` (currency per minute), split between the 1X2 
 O/U market by ``ou_share``.
 
 - **Recreational** money spreads over a market with weights ∝ p_mkt^(1 − longshot_bias)
-  times log-normal noise: with ``longshot_bias`` > 0 long shots get more than their fair
+  times mean-one log-normal noise: with ``longshot_bias`` > 0 long shots get more than their fair
   share (the favourite–longshot bias), which the bookmaker's liability skew turns into
   shorter long-shot prices.
 - **Herding** (momentum) money follows the recent move of p_mkt (an exponential average
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from flax import struct
 
@@ -42,18 +41,23 @@ class CrowdParams:
     longshot_bias: Any = 0.15
     recreational_noise: Any = 0.5
     herding_share: Any = 0.15
-    herding_gain: Any = 100.0
+    herding_gain: Any = 50.0
     herding_memory: Any = 0.7
     informed_share: Any = 0.25
-    informed_gain: Any = 20.0
+    informed_gain: Any = 10.0
     informed_threshold: Any = 0.0
     ou_share: Any = 0.3
 
 
-def recreational_flow(key: jax.Array, market_probability: Any, budget: Any, crowd: CrowdParams) -> Any:
-    """Recreational stakes [5]: weights ∝ p^(1 − bias) · lognormal noise, per market."""
-    noise = jnp.exp(crowd.recreational_noise * jax.random.normal(key, market_probability.shape))
-    weights = normalise_markets(market_probability ** (1.0 - crowd.longshot_bias) * noise)
+def recreational_flow(
+    normals: Any, market_probability: Any, budget: Any, crowd: CrowdParams
+) -> Any:
+    """Recreational stakes [5]: weights ∝ p^(1 − bias) per market, times mean-one
+    log-normal noise per selection (noise added after normalising, so that it carries
+    no bias of its own: with bias 0 the expected flow is proportional to p_mkt)."""
+    sigma = crowd.recreational_noise
+    noise = jnp.exp(sigma * normals - 0.5 * sigma**2)
+    weights = normalise_markets(market_probability ** (1.0 - crowd.longshot_bias)) * noise
     market_budget = jnp.concatenate(
         [jnp.full((3,), 1.0 - crowd.ou_share), jnp.full((2,), crowd.ou_share)]
     )
@@ -74,7 +78,7 @@ def informed_flow(true_probability: Any, odds: Any, budget: Any, crowd: CrowdPar
 
 
 def crowd_flows(
-    key: jax.Array,
+    normals: Any,
     market_probability: Any,
     odds: Any,
     true_probability: Any,
@@ -82,9 +86,10 @@ def crowd_flows(
     liquidity: Any,
     crowd: CrowdParams,
 ) -> tuple[Any, Any, Any]:
-    """(recreational, herding, informed) stakes [5] each, currency, for one match-tick."""
+    """(recreational, herding, informed) stakes [5] each, currency, for one match-tick;
+    ``normals`` [5]: standard normal draws of the recreational noise."""
     return (
-        recreational_flow(key, market_probability, liquidity, crowd),
+        recreational_flow(normals, market_probability, liquidity, crowd),
         herding_flow(price_trend, liquidity, crowd),
         informed_flow(true_probability, odds, liquidity, crowd),
     )
