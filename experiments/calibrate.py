@@ -31,6 +31,7 @@ from experiments.calibration_report import write_markdown, write_plots
 from experiments.provenance import provenance
 from market_sim import calibrate as cal
 from market_sim import data
+from experiments.market_calibration import market_calibration
 from market_sim.league_model import model_from_calibration
 
 #: Whether each statistic's tolerance is relative (to the real value) or absolute.
@@ -115,7 +116,7 @@ class CalibrateConfig:
     #: Simulated replications of each test fixture.
     replications: int = 20
     #: Replications of each fit fixture per simulated-moments evaluation.
-    smm_replications: int = 8
+    smm_replications: int = 16
     #: Most Jacobian evaluations of the simulated-moments fit (each simulates 12 engines).
     smm_iterations: int = 8
     #: Out of sample, fit matches in these [start, end] date ranges are left out: games
@@ -124,6 +125,12 @@ class CalibrateConfig:
     exclude_periods_out_of_sample: list[list[str]] = dataclasses.field(
         default_factory=lambda: [["2020-03-09", "2021-06-30"]]
     )
+    #: Add the market statistics (simulated bookmaker against real closing odds of the
+    #: test seasons, calm regime): overrounds, RPS, favourite–longshot ROI, Shin z, drift.
+    market: bool = True
+    #: Fit the bookmaker's goal spread and news noise to the test seasons' odds.
+    market_fit: bool = True
+    market_replications: int = 10
     #: Seasons after the fit window reported in the out-of-sample gap analysis.
     max_gap: int = 3
     seed: int = 0
@@ -262,6 +269,24 @@ def run(config: CalibrateConfig) -> dict[str, Any]:
                 )
                 gaps.append({"season": season, "gap": gap, "stats": gap_stats})
 
+    market_rows: dict[str, dict[str, Any]] = {}
+    market_note = "disabled (market=false)"
+    if config.market:
+        try:
+            market_rows, market_fitted = market_calibration(
+                config.league,
+                test_seasons,
+                data_dir,
+                key_gap,
+                replications=config.market_replications,
+                fit=config.market_fit,
+                model=model_from_calibration(calibration),
+            )
+            market_note = f"calm regime; fitted bookmaker values: {market_fitted}"
+        except data.DataError as error:
+            market_note = f"skipped: {error}"
+    stats.update(market_rows)
+
     document: dict[str, Any] = {
         "league": config.league,
         "mode": mode,
@@ -271,6 +296,7 @@ def run(config: CalibrateConfig) -> dict[str, Any]:
         "pass": all(row["pass"] for row in stats.values()),
         "extra": {
             "dixon_coles_rho": {"real": rho_real, "sim": rho_sim},
+            "market": market_note,
             "matches": {"fit": len(fit_frame), "test": len(test_frame), "excluded": excluded},
             "replications": config.replications,
             "structural_fit": dataclasses.asdict(calibration.structure),

@@ -156,12 +156,16 @@ def write_markdown(path: Path, document: dict[str, Any], plots: dict[str, str]) 
         relative = row["tolerance_kind"] == "relative"
         error = f"{row['rel_err']:.1%}" if relative else f"{row['abs_err']:.3f}"
         tolerance = f"±{row['tolerance']:.0%}" if relative else f"±{row['tolerance']:.3f}"
+        if "real_low" in row:
+            tolerance = f"real 95% CI [{row['real_low']:.3f}, {row['real_high']:.3f}]"
         lines.append(
             f"| {name} | {row['real']:.3f} | {row['sim']:.3f} | {error} | {tolerance} | "
             f"{'yes' if row['pass'] else '**no**'} |"
         )
     rho = extra["dixon_coles_rho"]
     lines += [
+        "",
+        f"Market statistics: {extra['market']}.",
         "",
         "`share_goals_minute_86_plus` (real) comes from the pooled club goal-minute data "
         "(goal-times, 2012-15), not from the test league, which has no goal minutes.",

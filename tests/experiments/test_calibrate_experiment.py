@@ -33,6 +33,8 @@ def test_in_sample_e0_report_passes(shared_data, tmp_path) -> None:
         "test_seasons=[2223,2324,2425]",
         f"data_dir={shared_data / 'football-data'}",
         f"out_dir={tmp_path}",
+        # The market statistics have their own (slow) test in tests/market_sim.
+        "market=false",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     document = json.loads((tmp_path / "calibration.json").read_text())
