@@ -28,10 +28,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from experiments.calibration_report import write_markdown, write_plots
+from experiments.market_calibration import market_calibration
 from experiments.provenance import provenance
 from market_sim import calibrate as cal
 from market_sim import data
-from experiments.market_calibration import market_calibration
 from market_sim.league_model import model_from_calibration
 
 #: Whether each statistic's tolerance is relative (to the real value) or absolute.
