@@ -82,6 +82,20 @@ MATCH_COLUMNS: tuple[str, ...] = (
     *(f"conf_w_{s}" for s in SELECTION_NAMES),
     *(f"cas_{s}" for s in SELECTION_NAMES),
     *(f"exposure_{s}" for s in SELECTION_NAMES),
+    # Pre-match team features, shared with the replay of real odds (envs.replay): goal
+    # strengths (Dixon–Coles log multipliers; defence higher = concedes more), form over
+    # the last ≤ 5 matches (mean points, mean goal difference), head-to-head over the last
+    # ≤ 3 meetings (home side's mean points, number of meetings).
+    "home_attack",
+    "home_defence",
+    "away_attack",
+    "away_defence",
+    "home_form_points_last5",
+    "away_form_points_last5",
+    "home_form_goal_diff_last5",
+    "away_form_goal_diff_last5",
+    "h2h_home_points_last3",
+    "h2h_matches_last3",
 )
 GLOBAL_COLUMNS: tuple[str, ...] = (
     "bankroll_fraction",
@@ -265,6 +279,60 @@ def _equity(market: MarketState) -> Any:
     return market.cash + market_lib.cash_out_value(market.our_payout, market.odds).sum()
 
 
+def _expected_form(attack: Any, defence: Any, intercept: Any) -> tuple[Any, Any]:
+    """Expected points and goal difference per match against a league-average opponent.
+
+    The simulator has no match history within a slate, so "form" is the team's expected
+    form from its strengths (independent Poisson goals on a 0..9 grid); the replay uses
+    the real last five results.
+    """
+    scored = jnp.exp(intercept + attack)
+    conceded = jnp.exp(intercept + defence)
+    goals = jnp.arange(10.0)
+    log_factorial = jax.scipy.special.gammaln(goals + 1.0)
+
+    def pmf(rate: Any) -> Any:
+        return jnp.exp(goals * jnp.log(rate[..., None]) - rate[..., None] - log_factorial)
+
+    grid = pmf(scored)[..., :, None] * pmf(conceded)[..., None, :]
+    win = jnp.sum(jnp.tril(grid, -1), axis=(-2, -1))
+    draw = jnp.sum(jnp.diagonal(grid, axis1=-2, axis2=-1), axis=-1)
+    return 3.0 * win + draw, scored - conceded
+
+
+def pre_match_features(market: MarketState, params: EnvParams) -> Any:
+    """The pre-match team features of ``MATCH_COLUMNS`` for the slate [M, 10].
+
+    Strengths are the league model's goal strengths of the two teams (what a
+    well-fitted model knows; the structural-break regime's hidden shift is not shown);
+    form is expected form from those strengths (see ``_expected_form``); head-to-head is
+    0 with 0 meetings (a single simulated slate has no history).
+    """
+    league = params.market.league
+    attack = league.for_strength[0]
+    defence = league.against_strength[0]
+    intercept = league.intercept[0]
+    home, away = market.home, market.away
+    home_points, home_difference = _expected_form(attack[home], defence[home], intercept)
+    away_points, away_difference = _expected_form(attack[away], defence[away], intercept)
+    zeros = jnp.zeros_like(home_points)
+    return jnp.stack(
+        [
+            attack[home],
+            defence[home],
+            attack[away],
+            defence[away],
+            home_points,
+            away_points,
+            home_difference,
+            away_difference,
+            zeros,
+            zeros,
+        ],
+        axis=-1,
+    )
+
+
 def get_obs(state: EnvState, params: EnvParams) -> jax.Array:
     """Flat observation [observation_size] (float32), columns ``observation_names``."""
     market = state.market
@@ -303,6 +371,7 @@ def get_obs(state: EnvState, params: EnvParams) -> jax.Array:
             sig["conf_w"],
             jnp.clip(sig["cas"], -10.0, 10.0),
             market.our_stakes / bankroll,
+            pre_match_features(market, params),
         ],
         axis=-1,
     )
