@@ -472,8 +472,14 @@ def _potential(state: EnvState, params: EnvParams) -> Any:
     return params.shaping_weight * jnp.mean(jnp.clip(score, 0.0, 10.0) * (1.0 + exposure))
 
 
-def _push_signals(state: EnvState, market: MarketState, previous: MarketState) -> EnvState:
-    model_probability = _model_probability(market.true_probability, state.model_error)
+def _push_signals(
+    state: EnvState, market: MarketState, previous: MarketState, override: Any | None = None
+) -> EnvState:
+    model_probability = (
+        _model_probability(market.true_probability, state.model_error)
+        if override is None
+        else jnp.asarray(override, jnp.float32)
+    )
     edges = signals.ring_push(state.edges, model_probability - market.implied)
     vsnr_history = signals.ring_push(state.vsnr_history, signals.vsnr(edges))
     pressure = (market.match.shots_on_target + market.match.corners).astype(jnp.float32)
@@ -517,7 +523,11 @@ def step(
     params: EnvParams,
     model_probability: Any | None = None,
 ) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
-    """One tick: project the action, trade, play, settle; reward = Δ log equity (+ shaping)."""
+    """One tick: project the action, trade, play, settle; reward = Δ log equity (+ shaping).
+
+    ``model_probability`` [M, 5] (optional): the agent's own model (a trained predictor)
+    replaces the oracle-plus-noise information for this tick and in the signal windows.
+    """
     if model_probability is not None:
         state = dataclasses.replace(state, model_probability=jnp.asarray(model_probability))
     key_market, key_next, key_model = jax.random.split(key, 3)
@@ -526,7 +536,7 @@ def step(
     previous = state.market
     market, info = market_lib.step(key_market, previous, stakes, params.market)
     sig_before = _signals(state, params)
-    state = _push_signals(state, market, previous)
+    state = _push_signals(state, market, previous, model_probability)
     open_book = (market.suspended == 0) & ~market.settled
     decisions = state.decisions + open_book.sum() * SELECTIONS
     cas_hits = state.cas_hits + ((sig_before["cas"] >= 1.0) & open_book[:, None]).sum()

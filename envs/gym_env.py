@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -29,7 +31,15 @@ class FootballMarketEnv(gym.Env[np.ndarray, np.ndarray]):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, predictor: Callable[[np.ndarray], Any] | None = None, **kwargs: Any) -> None:
+        if kwargs.get("information") == "predictor" and predictor is None:
+            raise ValueError(
+                "information='predictor' needs predictor=callable(observation) -> "
+                "probabilities [n_matches, 5]"
+            )
+        if predictor is not None and kwargs.get("information", "predictor") != "predictor":
+            raise ValueError("predictor= is only used with information='predictor'")
+        self.predictor = predictor
         self.params = make_params(**kwargs)
         self.n_matches = self.params.market.n_matches
         size = functional.observation_size(self.params)
@@ -40,6 +50,7 @@ class FootballMarketEnv(gym.Env[np.ndarray, np.ndarray]):
         self._step = jax.jit(functional.step)
         self._key = jax.random.PRNGKey(0)
         self._state: functional.EnvState | None = None
+        self._observation: np.ndarray | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -49,21 +60,60 @@ class FootballMarketEnv(gym.Env[np.ndarray, np.ndarray]):
             self._key = jax.random.PRNGKey(seed)
         self._key, key = jax.random.split(self._key)
         obs, self._state = self._reset(key, self.params)
-        return np.asarray(obs), {}
+        if self.predictor is not None:
+            # No oracle information before the predictor has spoken: start from p_mkt.
+            self._state = dataclasses.replace(
+                self._state, model_probability=self._state.market.implied
+            )
+            obs = functional.get_obs(self._state, self.params)
+        self._observation = np.asarray(obs)
+        return self._observation, {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         action = validate_action(action, self.action_space.shape)
         self._key, key = jax.random.split(self._key)
-        obs, self._state, reward, done, info = self._step(key, self._state, action, self.params)
+        model = None
+        if self.predictor is not None:
+            assert self._observation is not None
+            model = validate_model_probability(
+                self.predictor(self._observation), (self.n_matches, 5)
+            )
+        obs, self._state, reward, done, info = self._step(
+            key, self._state, action, self.params, model
+        )
+        self._observation = np.asarray(obs)
         return (
-            np.asarray(obs),
+            self._observation,
             float(reward),
             bool(done),
             False,
             {k: np.asarray(v) for k, v in info.items()},
         )
+
+
+def validate_model_probability(value: Any, shape: tuple[int, int]) -> np.ndarray:
+    """A predictor's output: shape [M, 5], in [0, 1], 1X2 and O/U each summing to 1."""
+    array = np.asarray(value, dtype=np.float32)
+    if array.shape != shape:
+        raise ValueError(f"predictor output: expected shape {shape}, got {array.shape}")
+    bad = ~np.isfinite(array) | (array < 0) | (array > 1)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"predictor output: expected probabilities in [0, 1], got {array[index]!r} at {index}"
+        )
+    for name, columns in (("1X2", slice(0, 3)), ("over/under", slice(3, 5))):
+        sums = array[:, columns].sum(-1)
+        wrong = np.abs(sums - 1.0) > 1e-3
+        if wrong.any():
+            match = int(np.argmax(wrong))
+            raise ValueError(
+                f"predictor output: {name} probabilities of match {match} sum to "
+                f"{sums[match]:.4f}, expected 1"
+            )
+    return array
 
 
 def validate_action(action: Any, shape: tuple[int, ...] | None) -> np.ndarray:

@@ -219,3 +219,30 @@ def test_shaping_is_potential_based() -> None:
         returns[weight] = (total, shaped_any)
     assert returns[1.0][1], "the potential never moved: the test would prove nothing"
     assert returns[1.0][0] == pytest.approx(returns[0.0][0], abs=1e-4)
+
+
+def test_predictor_hook_replaces_the_oracle_information() -> None:
+    """information='predictor': the model columns are the predictor's, checked at the door."""
+    calls = []
+
+    def predictor(observation: np.ndarray) -> np.ndarray:
+        calls.append(observation)
+        probabilities = np.tile([0.5, 0.3, 0.2, 0.55, 0.45], (3, 1))
+        return probabilities
+
+    env = envs.FootballMarketEnv(predictor=predictor, information="predictor", n_matches=3)
+    obs, _ = env.reset(seed=0)
+    names = env.observation_names
+    market = obs[names.index("m0_market_probability_home")]
+    assert obs[names.index("m0_model_probability_home")] == pytest.approx(market)
+    obs, *_ = env.step(np.zeros(15))
+    assert len(calls) == 1
+    assert obs[names.index("m1_model_probability_draw")] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="needs predictor"):
+        envs.FootballMarketEnv(information="predictor")
+    bad = envs.FootballMarketEnv(
+        predictor=lambda o: np.full((3, 5), 0.5), information="predictor", n_matches=3
+    )
+    bad.reset(seed=0)
+    with pytest.raises(ValueError, match=r"1X2 probabilities of match 0 sum to 1\.5"):
+        bad.step(np.zeros(15))
