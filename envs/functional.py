@@ -48,6 +48,24 @@ from market_sim.state import clock_minute
 #: Observations are finite and within ±OBS_BOUND (NaN → 0, ±inf → ±OBS_BOUND).
 OBS_BOUND = 1e6
 
+#: Pre-match team features, the last per-match columns, shared with the replay of real
+#: odds (``envs.replay``): goal strengths (Dixon–Coles log multipliers, 0 = league
+#: average; defence higher = concedes more), form over the last ≤ 5 matches (mean points
+#: 3/1/0, mean goal difference), head-to-head over the last ≤ 3 meetings at either venue
+#: (today's home side's mean points, number of meetings).
+PRE_MATCH_FEATURE_NAMES: tuple[str, ...] = (
+    "home_attack",
+    "home_defence",
+    "away_attack",
+    "away_defence",
+    "home_form_points_last5",
+    "away_form_points_last5",
+    "home_form_goal_diff_last5",
+    "away_form_goal_diff_last5",
+    "h2h_home_points_last3",
+    "h2h_matches_last3",
+)
+
 #: Per-match observation columns (in order), then the global ones.
 MATCH_COLUMNS: tuple[str, ...] = (
     "minute",
@@ -82,20 +100,7 @@ MATCH_COLUMNS: tuple[str, ...] = (
     *(f"conf_w_{s}" for s in SELECTION_NAMES),
     *(f"cas_{s}" for s in SELECTION_NAMES),
     *(f"exposure_{s}" for s in SELECTION_NAMES),
-    # Pre-match team features, shared with the replay of real odds (envs.replay): goal
-    # strengths (Dixon–Coles log multipliers; defence higher = concedes more), form over
-    # the last ≤ 5 matches (mean points, mean goal difference), head-to-head over the last
-    # ≤ 3 meetings (home side's mean points, number of meetings).
-    "home_attack",
-    "home_defence",
-    "away_attack",
-    "away_defence",
-    "home_form_points_last5",
-    "away_form_points_last5",
-    "home_form_goal_diff_last5",
-    "away_form_goal_diff_last5",
-    "h2h_home_points_last3",
-    "h2h_matches_last3",
+    *PRE_MATCH_FEATURE_NAMES,
 )
 GLOBAL_COLUMNS: tuple[str, ...] = (
     "bankroll_fraction",

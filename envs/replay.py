@@ -82,7 +82,13 @@ import pandas as pd
 
 from envs import functional
 from envs.config import ENV_DEFAULTS
-from envs.functional import GLOBAL_COLUMNS, MATCH_COLUMNS, OBS_BOUND, EnvParams
+from envs.functional import (
+    GLOBAL_COLUMNS,
+    MATCH_COLUMNS,
+    OBS_BOUND,
+    PRE_MATCH_FEATURE_NAMES,
+    EnvParams,
+)
 from envs.gym_env import validate_action
 from market_sim import dixon_coles, margin, portfolio, signals
 from market_sim.bookmaker import SELECTION_NAMES, SELECTIONS
@@ -104,24 +110,6 @@ PRICE_SOURCES: dict[str, str] = {
 }
 SLATE_MODES = ("date", "round")
 _SELECTION_SUFFIX = ("home", "draw", "away", "over25", "under25")
-
-#: Extra per-match pre-match features (``info["pre_match_features"]`` columns), proposed
-#: for the end of ``MATCH_COLUMNS``. Strengths are Dixon–Coles log multipliers (0 =
-#: league average; defence: higher = concedes more); form = mean points (3/1/0) and mean
-#: goal difference per match over a team's last ≤ 5 league matches; h2h = mean points of
-#: today's home team over the last ≤ 3 meetings (either venue) and how many there were.
-PRE_MATCH_FEATURE_NAMES: tuple[str, ...] = (
-    "home_attack",
-    "home_defence",
-    "away_attack",
-    "away_defence",
-    "home_form_points_last5",
-    "away_form_points_last5",
-    "home_form_goal_diff_last5",
-    "away_form_goal_diff_last5",
-    "h2h_home_points_last3",
-    "h2h_matches_last3",
-)
 
 #: Keyword arguments of ``ReplayEnv`` with defaults.
 REPLAY_DEFAULTS: dict[str, Any] = {
@@ -444,7 +432,7 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
         for name, array in per_selection.items():
             for j, selection in enumerate(SELECTION_NAMES):
                 values[f"{name}_{selection}"] = array[:, j]
-        for j, name in enumerate(PRE_MATCH_FEATURE_NAMES):  # if the shared layout adopts them
+        for j, name in enumerate(PRE_MATCH_FEATURE_NAMES):
             values[name] = self.features[rows, j]
         table = np.zeros((m, len(MATCH_COLUMNS)), np.float64)
         for c, column in enumerate(MATCH_COLUMNS):

@@ -147,6 +147,30 @@ ConfigStore.instance().store(name="calibrate_schema", node=CalibrateConfig)
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
+def validate_config(config: CalibrateConfig) -> None:
+    """Reject counts and tolerances that would make the run meaningless, naming the key."""
+    for name, low in (
+        ("replications", 1),
+        ("smm_replications", 1),
+        ("smm_iterations", 0),
+        ("market_replications", 1),
+        ("max_gap", 0),
+    ):
+        value = getattr(config, name)
+        if value < low:
+            raise ValueError(f"{name}: expected an integer ≥ {low}, got {value}")
+    if config.xi < 0 or config.xi_in_sample < 0:
+        raise ValueError(f"xi, xi_in_sample: expected ≥ 0, got {config.xi}, {config.xi_in_sample}")
+    for table in ("tolerances_in_sample", "tolerances_out_of_sample"):
+        tolerances = getattr(config, table)
+        unknown = sorted(set(tolerances) - set(STAT_KINDS))
+        if unknown:
+            raise ValueError(f"{table}: unknown statistics {unknown}; valid: {sorted(STAT_KINDS)}")
+        negative = {k: v for k, v in tolerances.items() if v < 0}
+        if negative:
+            raise ValueError(f"{table}: tolerances must be ≥ 0, got {negative}")
+
+
 def determine_mode(fit_seasons: list[str], test_seasons: list[str]) -> str:
     """``in_sample`` (same seasons) or ``out_of_sample`` (all test after all fit)."""
     fit = [data.normalize_season(s) for s in fit_seasons]
@@ -210,6 +234,7 @@ def simulate_seasons(
 def run(config: CalibrateConfig) -> dict[str, Any]:
     """Fit, simulate, compare; write the report; return the JSON document."""
     started = time.perf_counter()
+    validate_config(config)
     data_dir = Path(config.data_dir) if config.data_dir else data.DEFAULT_DATA_DIR
     goal_times_dir = (
         Path(config.goal_times_dir) if config.goal_times_dir else data.DEFAULT_GOAL_TIMES_DIR

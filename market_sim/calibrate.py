@@ -220,13 +220,8 @@ def choose_shrinkage(
     for l2 in grid:
         fit, teams = fit_league(train, xi=xi, l2=l2)
         rates = TeamRates(teams=tuple(teams), goals=fit, events={}, red_cards=(0.0, 0.0))
-        home = _index_with_newcomer(rates, held_out["home_team"])
-        away = _index_with_newcomer(rates, held_out["away_team"])
-        attack, defence = _with_newcomer(np.asarray(fit.attack), np.asarray(fit.defence))
-        home_rate, away_rate = predict_rates(
-            dataclasses.replace(fit, attack=attack, defence=defence), home, away
-        )
-        matrix = np.asarray(score_matrix_from_rates(home_rate, away_rate, fit.rho, 15))
+        goals = _goal_rates(rates, held_out["home_team"], held_out["away_team"])
+        matrix = np.asarray(score_matrix_from_rates(goals[:, 0], goals[:, 1], fit.rho, 15))
         x = np.minimum(held_out["home_goals"].to_numpy(int), 15)
         y = np.minimum(held_out["away_goals"].to_numpy(int), 15)
         probability = matrix[np.arange(x.size), x, y]
@@ -253,19 +248,27 @@ def _with_newcomer(strength_for: np.ndarray, strength_against: np.ndarray) -> tu
     )
 
 
+def _goal_rates(
+    rates: TeamRates, home_teams: Sequence[str], away_teams: Sequence[str]
+) -> np.ndarray:
+    """Dixon–Coles expected goals per fixture [n, 2]; unseen teams get the newcomer."""
+    home = _index_with_newcomer(rates, home_teams)
+    away = _index_with_newcomer(rates, away_teams)
+    attack, defence = _with_newcomer(
+        np.asarray(rates.goals.attack), np.asarray(rates.goals.defence)
+    )
+    goals_fit = dataclasses.replace(rates.goals, attack=attack, defence=defence)
+    home_rate, away_rate = predict_rates(goals_fit, home, away)
+    return np.stack([np.asarray(home_rate), np.asarray(away_rate)], axis=1)
+
+
 def predict_fixture_rates(
     rates: TeamRates, home_teams: Sequence[str], away_teams: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """Expected counts per fixture and side: field -> [n, 2] (home, away)."""
     home = _index_with_newcomer(rates, home_teams)
     away = _index_with_newcomer(rates, away_teams)
-    out: dict[str, np.ndarray] = {}
-    attack, defence = _with_newcomer(
-        np.asarray(rates.goals.attack), np.asarray(rates.goals.defence)
-    )
-    goals_fit = dataclasses.replace(rates.goals, attack=attack, defence=defence)
-    home_rate, away_rate = predict_rates(goals_fit, home, away)
-    out["goals"] = np.stack([np.asarray(home_rate), np.asarray(away_rate)], axis=1)
+    out: dict[str, np.ndarray] = {"goals": _goal_rates(rates, home_teams, away_teams)}
     for field, fit in rates.events.items():
         strength_for, strength_against = _with_newcomer(
             np.asarray(fit.for_strength), np.asarray(fit.against_strength)

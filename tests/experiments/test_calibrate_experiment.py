@@ -83,6 +83,20 @@ def test_missing_season_is_named(shared_data, tmp_path) -> None:
     assert "1617" in result.stderr and "SP1" in result.stderr
 
 
+def test_bad_counts_and_tolerances_are_named(tmp_path) -> None:
+    from experiments.calibrate import CalibrateConfig, validate_config
+
+    with pytest.raises(ValueError, match="replications: expected an integer ≥ 1, got 0"):
+        validate_config(CalibrateConfig(out_dir=str(tmp_path), replications=0))
+    with pytest.raises(ValueError, match=r"tolerances_in_sample: unknown statistics \['goalz'\]"):
+        validate_config(CalibrateConfig(out_dir=str(tmp_path), tolerances_in_sample={"goalz": 0.1}))
+    with pytest.raises(ValueError, match="must be ≥ 0"):
+        validate_config(
+            CalibrateConfig(out_dir=str(tmp_path), tolerances_out_of_sample={"shots": -1.0})
+        )
+    validate_config(CalibrateConfig(out_dir=str(tmp_path)))
+
+
 def test_mode_rules() -> None:
     assert determine_mode(["2223"], ["2223"]) == "in_sample"
     assert determine_mode(["1819", "1920"], ["2021"]) == "out_of_sample"
