@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from market_sim import match
+from market_sim.data import season_start_year
 from market_sim.dixon_coles import (
     DEFAULT_XI,
     DixonColesFit,
@@ -211,7 +212,7 @@ def choose_shrinkage(
     the last and score the last season's results by their mean Dixon–Coles
     log-likelihood; return the best ``l2`` and the scores. With one fit season, 0.
     """
-    seasons = sorted(frame["season"].unique(), key=lambda s: int(s[:2]))
+    seasons = sorted(frame["season"].unique(), key=season_start_year)
     if len(seasons) < 2:
         return 0.0, {}
     train = frame[frame["season"] != seasons[-1]]

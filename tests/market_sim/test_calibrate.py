@@ -142,3 +142,14 @@ def test_newcomer_gets_weak_strength(e0_fit) -> None:
     # The newcomer scores less at home than an average team would.
     average = np.exp(calibration.rates.goals.intercept + calibration.rates.goals.home_advantage)
     assert rates["goals"][0, 0] < average * np.exp(np.max(attack))
+
+
+def test_choose_shrinkage_scores_the_last_season(shared_data) -> None:
+    frame = data.load_league(shared_data / "football-data", "E0", ["2223", "2324"])
+    l2, scores = cal.choose_shrinkage(frame, grid=(0.0, 10.0, 1000.0))
+    assert set(scores) == {0.0, 10.0, 1000.0}
+    assert scores[l2] == max(scores.values())
+    # A huge prior flattens every team to the league average: clearly worse forecasts.
+    assert scores[1000.0] < scores[l2] - 0.01
+    one_season = frame[frame["season"] == "2324"]
+    assert cal.choose_shrinkage(one_season) == (0.0, {})
