@@ -3,13 +3,14 @@
     env = gymnasium.make("tetra/FootballReplay-v0", league="E0", seasons=[2324, 2425],
                          data_dir=..., price="pinnacle")
 
-One step = one slate (a matchday): the agent sees the pre-match observation and stakes;
+One step = one slate (the fixtures priced by one odds snapshot, see Slates): the agent
+sees the pre-match observation and stakes;
 bets are filled at the chosen book's pre-match *snapshot* odds and settled on the real
 results; reward = Δ log equity. The episode is the seasons' slates in date order; it
 ends after the last one or on bankruptcy (equity < 0.1 % of the starting bankroll).
 
 No look-ahead (the firewall, pinned by tests): an observation built for a slate starting
-on day d reads only (a) the snapshot odds of that slate's own matches and (b) results of
+(decided) on day d reads only (a) the snapshot odds of that slate's own matches and (b) results of
 matches played strictly before d. Closing odds are read only for ``info["clv"]``, and
 results only after the step, for settlement and ``info["results"]``.
 
@@ -38,15 +39,42 @@ trained in the simulator runs here unchanged:
 - globals: bankroll_fraction (equity / starting bankroll), drawdown, γ 0, mode neutral,
   N_eff/λ/Hard-Cap of the proposal-free portfolio, κ initial, progress = step / steps.
 
-Slates: ``slate="date"`` (default) = one calendar day; ``slate="round"`` = rolling
-windows of ``round_days`` (default 4, e.g. Fri–Mon) starting at the first unassigned
-day. A slate with fewer than ``n_matches`` fixtures is zero-padded; one with more is
-split into consecutive steps of ``n_matches`` fixtures (file order) that all see the
-same past (fit at the slate's first day; the results of a slate are settled only after
-its last step, so the earlier steps have reward 0 and their stakes count as open
-exposure against the Hard-Cap). Note: football-data's snapshot is taken Friday (weekend)
-or Tuesday (midweek); with ``slate="date"`` a Sunday slate's model has seen Saturday's
-results while its prices have not — ``slate="round"`` avoids that.
+Slates (``slate``):
+
+- ``"snapshot"`` (default): the fixtures of one football-data odds snapshot, decided on
+  the snapshot day. football-data collects its pre-match odds on Friday afternoon (by
+  17:00 UK) for the Friday–Monday fixtures and on Tuesday afternoon (by 15:00) for the
+  Tuesday–Thursday ones (``../shared/data/football-data/SOURCE.md``), so a slate is
+  Friday–Monday or Tuesday–Thursday and its day d is that Friday or Tuesday
+  (``snapshot_day``): the model knows the results before d, which the prices knew too,
+  and nothing after them (no fixture kicks off before the afternoon collection).
+- ``"round"``: rolling windows of ``round_days`` (default 4) days starting at the first
+  unassigned fixture day, decided on that day.
+- ``"date"``: one calendar day, decided on that day.
+
+Why ``"snapshot"`` is the default: the bets are filled at the snapshot price, so the
+decision must not know what happened after the snapshot. With ``"date"`` a Saturday,
+Sunday or Monday slate's model has seen results (Friday evening's, Saturday's, …) that
+its Friday prices had not — a stale-price edge —, and when a team plays twice in one
+Friday–Monday window (holiday double rounds: 24–48 times a season in E1) even its own
+result. In 2022-23…2024-25 that touches 48–84 % of the matches (E0, E1, D1; about two
+leaked results per match on average). ``"round"`` removes most of it, but its windows
+drift against the weekly snapshot rhythm (a window opened on a Wednesday runs into
+Saturday, the next one opens on a Sunday priced on Friday): 1–20 % of the matches still
+leak, most in leagues with midweek rounds (E1). ``"snapshot"`` leaks none by
+construction. Measured effect on the Dixon–Coles model (E0 and E1, 2023-24…2024-25): 1X2
+probabilities move by ~0.001 on average and the log-loss by < 0.0005 either way — small
+for this slowly updating model, but a systematic look-ahead that a faster model (form,
+news) would exploit. Snapshot slates also need fewer fits (the env builds 3–4× faster
+than with date slates). The rule follows football-data's notes; holiday schedules (e.g.
+a Boxing Day lunchtime kick-off on a Tuesday) may have been collected otherwise, which
+the files do not say.
+
+A slate with fewer than ``n_matches`` fixtures is zero-padded; one with more is split
+into consecutive steps of ``n_matches`` fixtures (file order) that all see the same past
+(fit at the slate's day d; the results of a slate are settled only after its last step,
+so the earlier steps have reward 0 and their stakes count as open exposure against the
+Hard-Cap).
 
 Prices (``price``): ``pinnacle``, ``bet365``, ``average``, ``max``. Each selected season
 must hold the chosen book's 1X2 snapshot columns (else ``DataError`` naming the file and
@@ -62,7 +90,8 @@ with ``market_sim.portfolio.project_stakes``). NaN/inf actions raise ``ValueErro
 ``closing_odds`` (chosen book's close, else Pinnacle's; 0 if none), ``clv`` = odds /
 closing − 1 [M, 5] where ``clv_valid`` (a bet and a close; else 0), ``bet_pnl`` [M, 5]
 (0 until ``settled``, i.e. the slate's last step),
-``settled_pnl`` (scalar), ``results`` [M, 2] (goals; −1 on padding), ``date``,
+``settled_pnl`` (scalar), ``results`` [M, 2] (goals; −1 on padding), ``date`` (the
+slate's day d; with ``"snapshot"`` the snapshot day, which may have no fixture),
 ``teams``, ``equity``, ``cash``, ``drawdown``; always ``pre_match_features`` [M, k] /
 ``pre_match_feature_names`` (``PRE_MATCH_FEATURE_NAMES``) for the returned observation,
 ``next_date`` and ``step_index``.
@@ -108,7 +137,10 @@ PRICE_SOURCES: dict[str, str] = {
     "average": "odds_avg",
     "max": "odds_max",
 }
-SLATE_MODES = ("date", "round")
+SLATE_MODES = ("snapshot", "round", "date")
+#: football-data collects its pre-match odds on Fridays (fixtures Friday–Monday) and
+#: Tuesdays (fixtures Tuesday–Thursday): weekday (Monday = 0) → days back to that day.
+_DAYS_SINCE_SNAPSHOT = (3, 0, 1, 2, 0, 1, 2)
 _SELECTION_SUFFIX = ("home", "draw", "away", "over25", "under25")
 
 #: Keyword arguments of ``ReplayEnv`` with defaults.
@@ -117,7 +149,7 @@ REPLAY_DEFAULTS: dict[str, Any] = {
     "seasons": None,
     "data_dir": None,
     "price": "pinnacle",
-    "slate": "date",
+    "slate": "snapshot",
     "round_days": 4,
     "n_matches": ENV_DEFAULTS["n_matches"],
     "bankroll": ENV_DEFAULTS["bankroll"],
@@ -269,7 +301,11 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
         starts: list[np.datetime64] = []
         window = np.timedelta64(int(config["round_days"]), "D")
         for day in days:
-            if config["slate"] == "date" or not starts or day - starts[-1] >= window:
+            if config["slate"] == "snapshot":
+                start = snapshot_day(day)
+                if not starts or starts[-1] != start:
+                    starts.append(start)
+            elif config["slate"] == "date" or not starts or day - starts[-1] >= window:
                 starts.append(day)
             slate_of_day[day] = len(starts) - 1
         self.slate_of_row = np.array([slate_of_day[d] for d in dates], np.int64)
@@ -575,6 +611,15 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
 # ---------------------------------------------------------------------- helpers
 
 
+def snapshot_day(day: Any) -> np.datetime64:
+    """The day football-data collected the pre-match odds of a fixture played on ``day``
+    (a date; its SOURCE notes: Friday afternoon for Friday–Monday fixtures, Tuesday
+    afternoon for Tuesday–Thursday ones), before any of those fixtures kicked off."""
+    days = int(np.asarray(day, "datetime64[D]").astype(np.int64))  # since 1970-01-01
+    weekday = (days + 3) % 7  # Monday = 0 (1970-01-01 was a Thursday)
+    return np.datetime64(days - _DAYS_SINCE_SNAPSHOT[weekday], "D")
+
+
 def outcome_indicators_np(goals: np.ndarray) -> np.ndarray:
     """Winning selections [n, 5] (0/1) from full-time goals [n, 2] (home, away)."""
     home, away = goals[:, 0], goals[:, 1]
@@ -660,21 +705,22 @@ def _past_only_fits(
 ) -> list[dixon_coles.DixonColesFit]:
     """Dixon–Coles fits, one per (start, past mask), in date order, one compiled solver.
 
-    Same likelihood, design and solver as ``dixon_coles.fit_dixon_coles`` (its private
-    ``_prepare``/``_newton``); only the per-fit weights and goals differ.
+    Same likelihood, design and solver as ``dixon_coles.fit_dixon_coles``
+    (``prepare_design`` / ``newton_solve`` / ``split_params``); only the per-fit weights
+    and goals differ.
     """
     if not starts:
         return []
     fits: list[dixon_coles.DixonColesFit] = []
     design_j = ridge_j = None
     z = None
-    with dixon_coles._float64():
+    with dixon_coles.float64_mode():
         for start, past in zip(starts, pasts, strict=True):
             weights = np.where(
                 past, dixon_coles.time_weights(dates.astype("datetime64[ns]"), start, xi), 0.0
             )
             masked = np.where(past[:, None], goals, np.nan)
-            (design, counts, ridge), z0 = dixon_coles._prepare(
+            (design, counts, ridge), z0 = dixon_coles.prepare_design(
                 home_idx,
                 away_idx,
                 masked[:, 0],
@@ -689,7 +735,7 @@ def _past_only_fits(
                 design_j = jnp.asarray(design, jnp.float64)
                 ridge_j = jnp.asarray(ridge, jnp.float64)
             # Warm start from the previous (earlier, past-only) fit: fewer Newton steps.
-            z_j, _, _, _ = dixon_coles._newton(
+            z_j, _, _, _ = dixon_coles.newton_solve(
                 jnp.asarray(z0 if z is None else z, jnp.float64),
                 design_j,
                 jnp.asarray(counts, jnp.float64),
@@ -698,7 +744,7 @@ def _past_only_fits(
                 jnp.asarray(50, jnp.int32),
             )
             z = np.asarray(z_j, np.float64)
-            attack, defence, intercept, home = dixon_coles._split_params(z, n_teams)
+            attack, defence, intercept, home = dixon_coles.split_params(z, n_teams)
             fits.append(
                 dixon_coles.DixonColesFit(
                     attack=attack,

@@ -306,6 +306,66 @@ def quote(probabilities: Any, profile: BookmakerProfile, margin_parameter: Any) 
     return jnp.maximum(jnp.concatenate([one_x_two, over_under], axis=-1), MIN_ODDS)
 
 
+@struct.dataclass
+class QuoteAdjustment:
+    """A pricing decision on top of the profile's quote (an adaptive bookmaker's action).
+
+    Per match, shapes [..., M] (broadcast against the quote's leading axes):
+
+    - ``margin_multiplier`` (> 0): scales each market's margin, per selection: the inverse
+      odds become π' = p + multiplier · (π − p), p = the quoted fair probability, π = the
+      profile's inverse odds; so the overround is multiplier × the profile's and the
+      margin keeps its shape across selections (Shin's favourite–longshot split).
+    - ``home_away_skew`` (log-odds): tilts the 1X2 fair probabilities, home × e^s, away ×
+      e^−s, draw unchanged, renormalised and floored at ``PROBABILITY_FLOOR`` within the
+      1X2 market (> 0 shortens home, lengthens away); the O/U market is untouched. It
+      changes p_mkt (the de-margined quote), like the liability skew does.
+    """
+
+    margin_multiplier: Any
+    home_away_skew: Any
+
+
+def tilt_home_away(probabilities: Any, home_away_skew: Any) -> Any:
+    """Fair probabilities [..., 5] with the 1X2 home/away tilt ``home_away_skew`` [...]
+    (log-odds; a scalar broadcasts)."""
+    skew = jnp.asarray(home_away_skew, jnp.float32)
+    shift = jnp.stack([skew, jnp.zeros_like(skew), -skew], axis=-1)
+    weights = jnp.maximum(probabilities[..., :3] * jnp.exp(shift), 0.0)
+    one_x_two = weights / jnp.sum(weights, axis=-1, keepdims=True)
+    one_x_two = jnp.maximum(one_x_two, PROBABILITY_FLOOR)
+    one_x_two = one_x_two / jnp.sum(one_x_two, axis=-1, keepdims=True)
+    # No skew, no change (flooring twice is not idempotent at the floor).
+    one_x_two = jnp.where(skew[..., None] == 0.0, probabilities[..., :3], one_x_two)
+    return jnp.concatenate([one_x_two, probabilities[..., 3:]], axis=-1)
+
+
+def scale_margin(probabilities: Any, odds: Any, margin_multiplier: Any) -> Any:
+    """Odds [..., 5] whose margin over ``probabilities`` is ``margin_multiplier`` [...]
+    times that of ``odds``; every price stays in [``MIN_ODDS``, 1 / ``PROBABILITY_FLOOR``]."""
+    multiplier = jnp.asarray(margin_multiplier, jnp.float32)[..., None]
+    inverse = probabilities + multiplier * (1.0 / odds - probabilities)
+    return 1.0 / jnp.clip(inverse, PROBABILITY_FLOOR, 1.0 / MIN_ODDS)
+
+
+def adjusted_quote(
+    probabilities: Any,
+    profile: BookmakerProfile,
+    margin_parameter: Any,
+    adjustment: QuoteAdjustment,
+) -> tuple[Any, Any]:
+    """(odds, p_mkt) [..., 5]: the profile's quote of ``probabilities`` [..., 5] (the
+    tilted belief) after a ``QuoteAdjustment``: skew first, then the margin scaled.
+
+    Prices are > 1 (≥ ``MIN_ODDS``) and finite; with a multiplier > 0 the overround keeps
+    the profile quote's sign (≥ 0 wherever no price is at the ``MIN_ODDS`` cap). A neutral
+    adjustment (multiplier 1, skew 0) reproduces ``quote`` up to float rounding.
+    """
+    implied = tilt_home_away(probabilities, adjustment.home_away_skew)
+    odds = quote(implied, profile, margin_parameter)
+    return scale_margin(implied, odds, adjustment.margin_multiplier), implied
+
+
 def update_skew(
     skew: Any, flow: Any, market_probability: Any, liquidity: Any, profile: BookmakerProfile
 ) -> Any:

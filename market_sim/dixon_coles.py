@@ -149,7 +149,7 @@ def _match_loss(u: jax.Array, counts: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _newton(
+def newton_solve(
     z0: jax.Array,
     design: jax.Array,
     counts: jax.Array,
@@ -159,6 +159,12 @@ def _newton(
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Damped Newton with Armijo backtracking; returns (z, loss, max|grad|, iterations).
 
+    The jitted solver behind every fit, public so that callers solving many related
+    problems (same design, other weights or goals, e.g. ``envs.replay``'s past-only
+    refits) can reuse one compiled program and warm-start from a previous ``z``. Run it
+    inside ``float64_mode()`` with float64 arrays, as ``fit_dixon_coles`` does.
+    ``z0``: [P] start (from ``prepare_design``); ``tol`` (max |gradient|) and
+    ``max_iter`` are arrays too (no recompilation when they change).
     ``design``: [n_matches, k, P], the local parameters u_m = design_m @ z (k = 2 log
     rates, plus ρ for Dixon–Coles); ``counts``: [n_matches, 4] (x, y, w_home, w_away);
     ``ridge``: [P, P] quadratic penalty matrix (loss += ½ zᵀ ridge z). The Hessian is
@@ -224,7 +230,7 @@ def _newton(
     return z, f, jnp.max(jnp.abs(g)), it
 
 
-def _prepare(
+def prepare_design(
     home_idx: Any,
     away_idx: Any,
     home_counts: Any,
@@ -238,9 +244,14 @@ def _prepare(
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Check inputs (concrete, raising ``ValueError`` naming the field); build the problem.
 
-    Returns ((design, counts, ridge), start) for ``_newton``, matches padded to a multiple
-    of ``_PAD``. A NaN count gives that side's row zero weight (both sides when ``joint``,
-    i.e. for the τ-coupled Dixon–Coles likelihood, which then also fits ρ).
+    Returns ((design, counts, ridge), start) for ``newton_solve``: ``design`` [N, k, P]
+    (k = 2 log rates, + ρ when ``joint``), ``counts`` [N, 4] (x, y, w_home, w_away),
+    ``ridge`` [P, P], ``start`` [P]; matches padded to a multiple of ``_PAD`` and
+    parameters to a multiple of ``_PAD_PARAMS`` (read the fitted values back with
+    ``split_params``). The design depends only on the fixtures, ``n_teams`` and ``joint``, so
+    problems that differ only in weights or goals share it. A NaN count gives that side's
+    row zero weight (both sides when ``joint``, i.e. for the τ-coupled Dixon–Coles
+    likelihood, which then also fits ρ).
     """
     if int(n_teams) != n_teams or n_teams < 2:
         raise ValueError(f"n_teams: expected an integer >= 2, got {n_teams!r}")
@@ -331,7 +342,7 @@ def _prepare(
     return (design, counts, ridge), start
 
 
-def _float64() -> contextlib.AbstractContextManager[Any]:
+def float64_mode() -> contextlib.AbstractContextManager[Any]:
     """Context in which JAX traces and computes in float64 (``jax.enable_x64`` or, in
     JAX < 0.5, ``jax.experimental.enable_x64``)."""
     switch: Any = getattr(jax, "enable_x64", None)
@@ -346,8 +357,8 @@ def _solve(
 ) -> tuple[np.ndarray, float, float, int]:
     """Run the jitted Newton solver in float64; returns (z, loss, max|grad|, iterations)."""
     design, counts, ridge = problem
-    with _float64():
-        z, f, g, it = _newton(
+    with float64_mode():
+        z, f, g, it = newton_solve(
             jnp.asarray(start, dtype=jnp.float64),
             jnp.asarray(design, dtype=jnp.float64),
             jnp.asarray(counts, dtype=jnp.float64),
@@ -358,11 +369,22 @@ def _solve(
         return np.asarray(z, dtype=np.float64), float(f), float(g), int(it)
 
 
-def _split_params(z: np.ndarray, n_teams: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+def split_params(z: Any, n_teams: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(attack [n_teams], defence [n_teams], intercept, home_advantage) from a solver
+    vector ``z`` (``newton_solve``; the last team's strengths are minus the sum of the
+    others'). ρ of a Dixon–Coles fit is ``z[2 * n_teams]``."""
+    z = np.asarray(z, dtype=np.float64)
     k = n_teams - 1
     attack = np.concatenate([z[:k], [-z[:k].sum()]])
     defence = np.concatenate([z[k : 2 * k], [-z[k : 2 * k].sum()]])
     return attack, defence, float(z[2 * k]), float(z[2 * k + 1])
+
+
+# The former private names, kept as aliases for code written against them.
+_newton = newton_solve
+_prepare = prepare_design
+_float64 = float64_mode
+_split_params = split_params
 
 
 # --------------------------------------------------------------------------- fitting
@@ -387,12 +409,12 @@ def fit_dixon_coles(
     ``l2`` adds 0.5·l2·(Σattack² + Σdefence²) to the loss (a Gaussian prior; 0 = plain
     MLE). ``tol``: max |gradient| of the negative log-likelihood at convergence.
     """
-    problem, start = _prepare(
+    problem, start = prepare_design(
         home_idx, away_idx, home_goals, away_goals, weights, n_teams,
         integer_counts=True, joint=True, l2=l2,
     )  # fmt: skip
     z, loss, gradient, iterations = _solve(problem, start, tol=tol, max_iter=max_iter)
-    attack, defence, intercept, home = _split_params(z, n_teams)
+    attack, defence, intercept, home = split_params(z, n_teams)
     return DixonColesFit(
         attack=attack,
         defence=defence,
@@ -426,12 +448,12 @@ def fit_log_linear_rates(
     of that match only. The default ``l2 = 0.01`` keeps rare events finite (a team with
     no red cards would otherwise have log-rate −∞) and barely moves frequent ones.
     """
-    problem, start = _prepare(
+    problem, start = prepare_design(
         home_idx, away_idx, home_counts, away_counts, weights, n_teams,
         integer_counts=False, joint=False, l2=l2,
     )  # fmt: skip
     z, loss, gradient, iterations = _solve(problem, start, tol=tol, max_iter=max_iter)
-    for_strength, against_strength, intercept, home = _split_params(z, n_teams)
+    for_strength, against_strength, intercept, home = split_params(z, n_teams)
     return RatesFit(
         for_strength=for_strength,
         against_strength=against_strength,

@@ -22,7 +22,8 @@ One step, in order:
    event behind them;
 4. in-play, every match plays a minute (``market_sim.match.step``, with the slate's shared
    factor); a goal or a red card suspends that match's book for a few minutes;
-5. the bookmaker requotes (belief grid + skew + margin), liquidity and depth are redrawn;
+5. the bookmaker requotes (belief grid + skew + margin, then an optional adaptive
+   ``QuoteAdjustment`` of margin and home/away skew), liquidity and depth are redrawn;
 6. matches that just ended are settled: winning selections pay stake × odds to cash.
 
 The **oracle** probability (``true_probability``) is the score grid of remaining goals with
@@ -50,6 +51,8 @@ from market_sim.bookmaker import (
     SELECTIONS,
     BookmakerProfile,
     GoalClock,
+    QuoteAdjustment,
+    adjusted_quote,
     liquidity_level,
     make_goal_clock,
     margin_parameters,
@@ -502,9 +505,19 @@ def _ring_push(buffer: RingBuffer, value: Any) -> RingBuffer:
 
 
 def step(
-    key: jax.Array, state: MarketState, stakes: Any, params: MarketParams
+    key: jax.Array,
+    state: MarketState,
+    stakes: Any,
+    params: MarketParams,
+    adjustment: QuoteAdjustment | None = None,
 ) -> tuple[MarketState, MarketStepInfo]:
-    """One tick of the slate; ``stakes`` [M, 5] back stakes in currency (valid input)."""
+    """One tick of the slate; ``stakes`` [M, 5] back stakes in currency (valid input).
+
+    ``adjustment`` (optional, fields [M]): an adaptive bookmaker's margin multiplier and
+    home/away skew, applied to this tick's requote (stage 5), i.e. to the prices that the
+    next tick's bets are filled at, that the crowd sees and that ``odds``/``implied``
+    report. ``None`` (the default) is the scripted bookmaker, unchanged.
+    """
     m = params.n_matches
     # All of a tick's randomness in two batched draws (cheaper than a key per match).
     key_uniform, key_normal = jax.random.split(key)
@@ -579,6 +592,10 @@ def step(
         tick,
         params,
     )
+    if adjustment is not None:
+        odds, implied = adjusted_quote(
+            implied, params.bookmaker, state.margin_parameter, adjustment
+        )
     newly_settled = new_match.done & ~state.settled
     settled = state.settled | new_match.done
     liquidity, depth = _depth(

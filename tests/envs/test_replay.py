@@ -14,7 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs import functional
-from envs.replay import PRE_MATCH_FEATURE_NAMES, ReplayEnv
+from envs.replay import PRE_MATCH_FEATURE_NAMES, ReplayEnv, snapshot_day
 from market_sim.data import ODDS_COLUMNS, DataError
 
 SEASON = "2324"
@@ -80,10 +80,44 @@ def test_episode_caps_padding_and_determinism(replay: ReplayEnv) -> None:
 
 def test_padded_slots_take_nothing(replay: ReplayEnv) -> None:
     replay.reset()
+    # The first step with empty slots (a midweek slate of fewer than n_matches fixtures).
+    first = next(i for i, (_, rows, _) in enumerate(replay.steps) if len(rows) < replay.n_matches)
+    zeros = np.zeros(replay.action_space.shape, np.float32)
+    for _ in range(first):
+        replay.step(zeros)
     _, _, _, _, info = replay.step(np.ones(replay.action_space.shape, np.float32))
     padded = info["results"][:, 0] < 0
-    assert padded.any()  # the first EPL slate (a Friday) has one match
+    assert padded.any()
     assert (info["stakes"][padded] == 0).all() and info["stakes"].sum() > 0
+
+
+def test_snapshot_slates_follow_the_odds_collection(replay: ReplayEnv) -> None:
+    """Default slates: Friday (Fri–Mon fixtures) or Tuesday (Tue–Thu) snapshot days, so
+    no slate's model sees a result played on or after its matches' snapshot day."""
+    assert replay.config["slate"] == "snapshot"
+    dates = replay.frame["date"].to_numpy("datetime64[D]")
+    starts = np.array(replay.slate_start, "datetime64[D]")
+    weekday = (starts.astype(np.int64) + 3) % 7  # Monday = 0
+    assert set(weekday.tolist()) <= {1, 4}
+    decision = starts[replay.slate_of_row]
+    assert (decision <= dates).all() and (dates - decision < np.timedelta64(4, "D")).all()
+    np.testing.assert_array_equal(decision, [snapshot_day(d) for d in dates])
+    assert np.all(np.diff(starts) > np.timedelta64(0, "D"))
+
+
+@pytest.mark.parametrize("slate", ["date", "round"])
+def test_other_slate_modes(shared_data: Path, slate: str) -> None:
+    env = ReplayEnv(
+        league="E0", seasons=[SEASON], data_dir=shared_data / "football-data", slate=slate
+    )
+    dates = env.frame["date"].to_numpy("datetime64[D]")
+    decision = np.array(env.slate_start, "datetime64[D]")[env.slate_of_row]
+    assert (decision <= dates).all()
+    if slate == "date":
+        np.testing.assert_array_equal(decision, dates)
+    env.reset()
+    _, _, _, _, info = env.step(np.ones(env.action_space.shape, np.float32))
+    assert info["stakes"].sum() > 0
 
 
 def test_nan_action_names_index(replay: ReplayEnv) -> None:
