@@ -9,7 +9,11 @@ What is timed:
 - ``envs.make_vec(N)`` (Gymnasium ``VectorEnv``, one jitted vmapped call per step, same-
   step autoreset) for N = 1, 64, 1024, 4096 environments of 10 matches each: environment
   steps per second (one step = one market tick of a whole slate) and match-minutes per
-  second (steps × 10 matches);
+  second (steps × 10 matches). The timed steps end no episode (episodes last
+  ``episode_ticks`` = 119 ticks and start together), so the reset of finished
+  environments, a separate call on the steps where an episode ends, is timed on its own
+  (all N at once, as happens at the end of every episode) and charged once per episode in
+  ``env_steps_per_s_with_resets``;
 - the same through the SB3 ``VecEnv`` interface (``envs.make_sb3_vec``, 64 environments:
   includes building SB3's per-env info dicts);
 - reference, same run: Stable-Baselines3 ``DummyVecEnv`` over 8 gymnasium ``CartPole-v1``
@@ -31,6 +35,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs
+from market_sim import market as market_lib
 
 SIZES = (1, 64, 1024, 4096)
 
@@ -54,9 +59,23 @@ def vector_env(num_envs: int, steps: int, repeats: int) -> dict[str, float]:
     actions = rng.uniform(-1, 1, (steps, num_envs, vec.single_action_space.shape[0]))
     seconds = _time_steps(vec.step, actions.astype(np.float32), repeats)
     matches = vec.params.market.n_matches
+    # The end-of-episode reset of all environments (the core's reset of finished ones).
+    core = vec._core
+    every = np.arange(num_envs, dtype=np.int32)
+    obs = jax.numpy.asarray(core.obs)
+
+    def reset_all(_: Any) -> Any:
+        return jax.block_until_ready(
+            core._reset_some(core.key, np.int32(0), core.state, obs, every)
+        )
+
+    reset_seconds = _time_steps(reset_all, np.zeros(1), repeats)
+    ticks = market_lib.episode_ticks(vec.params.market)
     return {
         "env_steps_per_s": num_envs / seconds,
         "match_minutes_per_s": num_envs * matches / seconds,
+        "env_steps_per_s_with_resets": num_envs / (seconds + reset_seconds / ticks),
+        "reset_all_s": reset_seconds,
     }
 
 
@@ -113,11 +132,15 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(f"SB3 DummyVecEnv × 8 CartPole-v1: {reference:,.0f} steps/s (reference)")
-    print(f"{'envs':>6} {'env steps/s':>12} {'match-min/s':>12} {'vs ref':>8}")
+    print(
+        f"{'envs':>6} {'env steps/s':>12} {'match-min/s':>12} {'vs ref':>8} "
+        f"{'with resets':>12} {'reset all':>10}"
+    )
     for size, row in results["make_vec"].items():
         print(
             f"{size:>6} {row['env_steps_per_s']:>12,.0f} {row['match_minutes_per_s']:>12,.0f} "
-            f"{row['ratio_vs_cartpole_dummyvecenv']:>7.2f}x"
+            f"{row['ratio_vs_cartpole_dummyvecenv']:>7.2f}x "
+            f"{row['env_steps_per_s_with_resets']:>12,.0f} {row['reset_all_s'] * 1e3:>8.1f}ms"
         )
     print(
         f"SB3 VecEnv interface, 64 envs: {sb3['env_steps_per_s']:,.0f} env steps/s "

@@ -7,7 +7,15 @@ One environment = one slate of M matches in ``market_sim.market`` (or, with
 ``season_rounds > 1``, a season of slates with the bankroll carried over). One step =
 one market tick: a few pre-match ticks, then every match-minute. Usable under
 ``jit``/``vmap``/``lax.scan``; ``step_autoreset`` resets finished environments in the
-same step (PureJaxRL style).
+same step (PureJaxRL style); for a batch of environments under ``jit``/``scan`` use
+``step_autoreset_batch(key, states, actions, params)``, which vmaps ``step`` and resets
+(``reset_where``) only on ticks where some environment finished.
+
+Cost: the SPEC §3 signals are computed once per tick (the CAS that the next step needs
+is cached in ``EnvState.cas``, the constant pre-match features in ``EnvState.pre_match``);
+the risk block (N_eff, λ, clusters, projection) works on the per-match 5×5 correlation
+blocks (``correlation_blocks``), equal to ``market_sim.portfolio``'s dense functions on
+``selection_correlation`` up to rounding.
 
 Action ``[M * 5]`` in [-1, 1], selection-major per match (home, draw, away, over 2.5,
 under 2.5): a ≤ 0 means no bet; a > 0 asks for a stake of a × ``per_bet_cap`` of the
@@ -161,6 +169,8 @@ class EnvState:
     potential: Any
     round_index: Any
     steps: Any
+    pre_match: Any  # [M, 10] ``pre_match_features`` of the slate (constant within it)
+    cas: Any  # [M, 5] CAS of this state's signals (set by reset/step; next step's cas_hits)
 
 
 def _ring(shape: tuple[int, ...], window: int) -> RingBuffer:
@@ -195,25 +205,194 @@ def _model_probability(oracle: Any, error: Any) -> Any:
     return jnp.concatenate([one_x_two, over[..., None], 1.0 - over[..., None]], axis=-1)
 
 
-def selection_correlation(probability: Any) -> Any:
-    """Outcome correlation R of the 5M selections [5M, 5M] from their probabilities [M, 5].
-
-    Within a match the 1X2 outcomes exclude each other (ρ = −√(p_i p_j / ((1−p_i)(1−p_j))))
-    and over/under are complements (ρ = −1); 1X2 and O/U are taken as independent, and so
-    are different matches (the slate's shared factor moves goal totals only slightly).
-    """
+def correlation_blocks(probability: Any) -> Any:
+    """The per-match blocks [M, 5, 5] of ``selection_correlation`` (the rest is zero)."""
     p = jnp.clip(probability, 1e-4, 1.0 - 1e-4)
     ratio = jnp.sqrt(p / (1.0 - p))  # [M, 5]
     block_1x2 = -ratio[:, :3, None] * ratio[:, None, :3]
     block_1x2 = jnp.where(jnp.eye(3, dtype=bool), 1.0, block_1x2)
     block_ou = jnp.array([[1.0, -1.0], [-1.0, 1.0]])
     m = probability.shape[0]
-    block = jnp.zeros((m, SELECTIONS, SELECTIONS))
-    block = block.at[:, :3, :3].set(block_1x2)
-    block = block.at[:, 3:, 3:].set(jnp.broadcast_to(block_ou, (m, 2, 2)))
+    zeros = jnp.zeros((m, 3, 2), block_1x2.dtype)
+    top = jnp.concatenate([block_1x2, zeros], axis=-1)
+    bottom = jnp.concatenate(
+        [jnp.swapaxes(zeros, -1, -2), jnp.broadcast_to(block_ou, (m, 2, 2))], axis=-1
+    )
+    return jnp.concatenate([top, bottom], axis=-2)
+
+
+def selection_correlation(probability: Any) -> Any:
+    """Outcome correlation R of the 5M selections [5M, 5M] from their probabilities [M, 5].
+
+    Within a match the 1X2 outcomes exclude each other (ρ = −√(p_i p_j / ((1−p_i)(1−p_j))))
+    and over/under are complements (ρ = −1); 1X2 and O/U are taken as independent, and so
+    are different matches (the slate's shared factor moves goal totals only slightly).
+    R is block-diagonal (``correlation_blocks``); the environment works on the blocks
+    (``block_effective_bets`` and friends), this dense form is for reference and tests.
+    """
+    block = correlation_blocks(probability)
+    m = probability.shape[0]
     eye_m = jnp.eye(m)
     full = eye_m[:, None, :, None] * block[:, :, None, :]  # [M, 5, M, 5]
     return full.reshape(m * SELECTIONS, m * SELECTIONS)
+
+
+# ------------------------------------------------- risk block on the per-match blocks
+# The selections' correlation is block-diagonal (one 5×5 block per match, 0 across
+# matches), so N_eff, the average correlation, the clusters and the projection are
+# computed per block: equal (up to float rounding) to ``market_sim.portfolio``'s dense
+# functions on ``selection_correlation``, at a fraction of the cost.
+
+
+def block_effective_bets(weights: Any, blocks: Any) -> Any:
+    """``portfolio.effective_bets`` for block-diagonal R. weights [M, 5], blocks [M, 5, 5]."""
+    w = jnp.maximum(weights, 0.0)
+    total = jnp.sum(w)
+    w = w / jnp.where(total > 0.0, total, 1.0)
+    concentration = jnp.sum(w[:, :, None] * blocks * w[:, None, :])
+    open_bets = jnp.maximum(jnp.sum(w > 0.0), 1).astype(w.dtype)
+    n_eff = 1.0 / jnp.maximum(concentration, 1.0 / open_bets)
+    return jnp.where(total > 0.0, jnp.clip(n_eff, 1.0, open_bets), 1.0)
+
+
+def block_average_correlation(blocks: Any, weights: Any) -> Any:
+    """``portfolio.average_correlation(R, weights)`` for block-diagonal R [M, 5, 5].
+
+    Pairs across matches count with correlation 0.
+    """
+    open_bets = weights > 0.0
+    size = blocks.shape[-1]
+    pairs = open_bets[:, :, None] & open_bets[:, None, :] & ~jnp.eye(size, dtype=bool)
+    n_open = jnp.sum(open_bets)
+    number = n_open * (n_open - 1)
+    total = jnp.sum(jnp.where(pairs, blocks, 0.0))
+    return jnp.where(number > 0, total / jnp.maximum(number, 1), 0.0)
+
+
+def block_clusters(blocks: Any, threshold: Any) -> tuple[Any, Any]:
+    """``portfolio.correlation_clusters`` for block-diagonal R: (labels [5M], same [M, 5, 5]).
+
+    ``same[m, i, j]``: selections i and j of match m are in one cluster. Entries across
+    matches are 0, which links them only when ``threshold < 0``; then (M ≥ 2) the whole
+    slate is one cluster, label 0 (``same`` still holds the per-match part).
+    """
+    m, size = blocks.shape[0], blocks.shape[-1]
+    reach = (blocks > threshold) | jnp.eye(size, dtype=bool)
+    for _ in range(max(size - 1, 1).bit_length()):  # paths of ≤ 2^k ≥ size − 1 links
+        reach = jnp.any(reach[:, :, :, None] & reach[:, None, :, :], axis=2)
+    local = jnp.argmax(reach, axis=-1).astype(jnp.int32)  # smallest member (diagonal set)
+    labels = (jnp.arange(m, dtype=jnp.int32)[:, None] * size + local).reshape(-1)
+    if m > 1:
+        labels = jnp.where(threshold < 0.0, 0, labels)
+    return labels, reach
+
+
+def _level(points: Any, excess: Any) -> Any:
+    """Smallest θ ≥ 0 with excess(θ) ≤ 0, for a non-increasing piecewise-linear excess.
+
+    ``points`` [..., K] hold every kink of the excess in [0, θ*], 0 and one point with
+    excess ≤ 0; ``excess`` [..., K] its values there. The root lies between the last
+    point with excess > 0 and the first with excess ≤ 0, where the excess is linear:
+    exact up to rounding (what ``portfolio.project_stakes`` reaches by bisection).
+    """
+    above = excess > 0.0
+    low = jnp.max(jnp.where(above, points, 0.0), axis=-1)
+    high = jnp.min(jnp.where(above, jnp.inf, points), axis=-1)
+    excess_low = jnp.min(jnp.where(above, excess, jnp.inf), axis=-1)
+    excess_high = jnp.max(jnp.where(above, -jnp.inf, excess), axis=-1)
+    slope = jnp.maximum(excess_low - excess_high, 1e-30)
+    root = low + excess_low * (high - low) / slope
+    return jnp.where(jnp.any(above, axis=-1), jnp.minimum(root, high), 0.0)
+
+
+def _search_level(excess: Any, high: Any, ways: int = 8, rounds: int = 20) -> Any:
+    """Smallest θ ∈ [0, high] with excess(θ) ≤ 0 for a non-increasing excess (scalar θ).
+
+    ``ways``-ary search: each round evaluates ``excess`` (points [K] → [K]) at ``ways``
+    points of the bracket; 8²⁰ = 2⁶⁰, the resolution of ``portfolio``'s 60 bisection
+    steps, in a third of the sequential rounds. Ends on the feasible side (excess ≤ 0),
+    exactly 0 when nothing binds.
+    """
+    fractions = jnp.arange(1, ways + 1, dtype=jnp.float32) / ways
+
+    def body(_: int, bracket: tuple[Any, Any]) -> tuple[Any, Any]:
+        low, top = bracket
+        points = low + (top - low) * fractions
+        above = excess(points) > 0.0
+        return jnp.max(jnp.where(above, points, low)), jnp.min(jnp.where(above, top, points))
+
+    low = jnp.zeros_like(high)
+    _, top = jax.lax.fori_loop(0, rounds, body, (low, high))
+    return jnp.where(excess(low[None])[0] > 0.0, top, low)
+
+
+def block_project_stakes(
+    stakes: Any,
+    bankroll: Any,
+    per_bet_cap: Any,
+    hard_cap: Any,
+    same: Any | None,
+    depth: Any,
+    whole_slate: Any = False,
+) -> Any:
+    """``portfolio.project_stakes`` with clusters inside matches. Arrays [M, 5] (currency).
+
+    ``same`` [M, 5, 5] from ``block_clusters`` (``None``: every selection is its own
+    cluster, whose cap is then never binding); ``whole_slate`` (bool): one cluster over
+    every selection instead (``block_clusters`` with a negative threshold, M ≥ 2).
+    Cluster caps are the default (largest per-bet cap in the cluster). The same solution
+    x = clip(y − max(ν, θ_c), 0, u) as the dense function, its levels θ_c and ν solved
+    from the kinks of the piecewise-linear excess (θ_c, exact) and by an 8-way search to
+    the bisection's resolution (ν), so equal up to float rounding.
+    """
+    proposal = stakes
+    bet_cap = jnp.broadcast_to(per_bet_cap, proposal.shape)
+    upper = jnp.maximum(jnp.minimum(bet_cap * bankroll, depth), 0.0)
+    total_limit = jnp.maximum(jnp.minimum(hard_cap, 1.0) * bankroll, 0.0)
+    high = jnp.maximum(jnp.max(proposal), 0.0)
+    kinks = jnp.clip(jnp.stack([proposal, proposal - upper], axis=-1), 0.0, high)  # [M, 5, 2]
+
+    def shifted(level: Any) -> Any:
+        return jnp.clip(proposal - level, 0.0, upper)
+
+    if same is None:
+        cluster_level = jnp.zeros_like(proposal)
+    else:
+
+        def block_levels() -> Any:
+            # Per selection i: Σ_{j ∈ cluster(i)} clip(y_j − θ, 0, u_j) − cap_i · B at the
+            # kinks of its match (0 and the y_j, y_j − u_j of the block).
+            caps = jnp.max(jnp.where(same, bet_cap[:, None, :], -jnp.inf), axis=-1)
+            limit = jnp.maximum(caps * bankroll, 0.0)
+            points = jnp.concatenate(
+                [jnp.zeros((proposal.shape[0], 1)), kinks.reshape(proposal.shape[0], -1)], -1
+            )  # [M, K]
+            values = jnp.clip(
+                proposal[:, None, :] - points[:, :, None], 0.0, upper[:, None, :]
+            )  # [M, K, 5]
+            sums = jnp.einsum("mij,mkj->mik", same.astype(values.dtype), values)
+            return _level(jnp.broadcast_to(points[:, None, :], sums.shape), sums - limit[..., None])
+
+        def slate_level() -> Any:
+            limit = jnp.maximum(jnp.max(bet_cap) * bankroll, 0.0)
+            points = jnp.concatenate([jnp.zeros((1,)), kinks.reshape(-1)])
+            flat = jnp.clip(proposal.reshape(-1) - points[:, None], 0.0, upper.reshape(-1))
+            sums = jnp.sum(flat, axis=-1)
+            return jnp.full(proposal.shape, _level(points, sums - limit))
+
+        cluster_level = jax.lax.cond(whole_slate, slate_level, block_levels)
+
+    # Total level ν: a search on the bracket [0, high] (as the dense bisection; an exact
+    # kink solve over all 5M selections costs more than it saves).
+    flat_proposal, flat_upper = proposal.reshape(-1), upper.reshape(-1)
+    flat_cluster = cluster_level.reshape(-1)
+
+    def total_excess(levels: Any) -> Any:  # [K] → [K]; flat [K, 5M] reduces much faster
+        grid = levels[:, None] if same is None else jnp.maximum(levels[:, None], flat_cluster)
+        return jnp.sum(jnp.clip(flat_proposal - grid, 0.0, flat_upper), axis=-1) - total_limit
+
+    total_level = _search_level(total_excess, high)
+    return shifted(jnp.maximum(total_level, cluster_level))
 
 
 def _signals(state: EnvState, params: EnvParams) -> dict[str, Any]:
@@ -224,8 +403,14 @@ def _signals(state: EnvState, params: EnvParams) -> dict[str, Any]:
         0.0,
         clock_minute(market.match),
     )
-    vsnr = signals.vsnr(state.edges)
-    sigma = signals.vsnr_sigma(state.vsnr_history)
+    # ``_push_signals`` pushes VSNR(edges) into ``vsnr_history`` with every edge, so its
+    # latest entry is the current VSNR (0 while empty, as VSNR of < 2 edges).
+    history = state.vsnr_history
+    latest = jnp.take_along_axis(
+        history.values, ((history.position - 1) % history.window)[..., None], axis=-1
+    )[..., 0]
+    vsnr = jnp.where(history.count > 0, latest, 0.0)
+    sigma = signals.vsnr_sigma(history)
     momentum_corr = signals.momentum_corr(state.momentum_diff, state.prob_changes)
     vol_idx = signals.vol_idx(state.log_odds_changes, params.vol_reference)
     depth_ratio = signals.depth_ratio(market.depth, params.depth_reference)
@@ -248,15 +433,19 @@ def _signals(state: EnvState, params: EnvParams) -> dict[str, Any]:
 
 
 def _risk(state: EnvState, params: EnvParams, proposed: Any) -> dict[str, Any]:
-    """N_eff, λ and Hard-Cap for the open bets plus a proposal [M, 5] (currency)."""
-    weights = (state.market.our_stakes + proposed).reshape(-1)
-    corr = selection_correlation(state.market.implied)
-    n_eff = portfolio.effective_bets(weights, corr)
-    avg_corr = portfolio.average_correlation(corr, weights)
+    """N_eff, λ and Hard-Cap for the open bets plus a proposal [M, 5] (currency).
+
+    On the per-match correlation blocks (``blocks`` [M, 5, 5]): equal to the dense
+    ``portfolio`` functions on ``selection_correlation``.
+    """
+    weights = state.market.our_stakes + proposed
+    blocks = correlation_blocks(state.market.implied)
+    n_eff = block_effective_bets(weights, blocks)
+    avg_corr = block_average_correlation(blocks, weights)
     mode_mult = jnp.asarray(params.mode_multipliers, jnp.float32)[state.mode]
     lam = portfolio.risk_multiplier(params.risk_base, mode_mult, avg_corr)
     cap = portfolio.hard_cap(params.hard_cap_base, n_eff, params.hard_cap_k)
-    return {"n_eff": n_eff, "lambda": lam, "hard_cap": cap, "corr": corr}
+    return {"n_eff": n_eff, "lambda": lam, "hard_cap": cap, "blocks": blocks}
 
 
 def _per_match(buffer: RingBuffer) -> RingBuffer:
@@ -269,11 +458,28 @@ def _per_match(buffer: RingBuffer) -> RingBuffer:
     )
 
 
-def market_gamma(market: MarketState) -> Any:
-    """γ per match [M] from the market's windows of our flow and p_mkt moves (SPEC §4)."""
-    return signals.market_sensitivity(
-        _per_match(market.our_flow_window), _per_match(market.move_window)
-    )
+def market_gamma(market: MarketState, horizon: int = 3) -> Any:
+    """γ per match [M] from the market's windows of our flow and p_mkt moves (SPEC §4).
+
+    ``signals.market_sensitivity`` on the windows (``_per_match``), computed in slot
+    order instead of time order: the correlation does not depend on the order of its
+    pairs, and each slot's next ``horizon`` moves are its next slots around the ring
+    (static rolls), so no per-environment gather (slow under ``vmap``) is needed.
+    """
+    flow, moves = market.our_flow_window, market.move_window
+    window = flow.values.shape[-1]
+    # Time index of each slot (0 = oldest); the two windows are pushed together.
+    age = (jnp.arange(window) - flow.position[..., None]) % window
+    valid_flow = age >= window - flow.count[..., None]
+    age_moves = (jnp.arange(window) - moves.position[..., None]) % window
+    valid_moves = age_moves >= window - moves.count[..., None]
+    values = jnp.where(valid_moves, moves.values, 0.0)
+    future = jnp.roll(values, -1, axis=-1)
+    for ahead in range(2, horizon + 1):
+        future = future + jnp.roll(values, -ahead, axis=-1)
+    valid = valid_flow & valid_moves & (age_moves + horizon <= window - 1)
+    valid = jnp.broadcast_to(valid, flow.values.shape)
+    return signals._masked_correlation(flow.values, future, valid)
 
 
 def _bankroll(market: MarketState) -> Any:
@@ -340,6 +546,16 @@ def pre_match_features(market: MarketState, params: EnvParams) -> Any:
 
 def get_obs(state: EnvState, params: EnvParams) -> jax.Array:
     """Flat observation [observation_size] (float32), columns ``observation_names``."""
+    return _observe(state, params)[0]
+
+
+def _observe(
+    state: EnvState, params: EnvParams, gamma: Any | None = None
+) -> tuple[jax.Array, dict[str, Any]]:
+    """``get_obs`` and the SPEC §3 signals it was built from (computed once per tick).
+
+    ``gamma``: mean γ of ``state.market`` when the caller has it already.
+    """
     market = state.market
     match = market.match
     sig = _signals(state, params)
@@ -376,11 +592,11 @@ def get_obs(state: EnvState, params: EnvParams) -> jax.Array:
             sig["conf_w"],
             jnp.clip(sig["cas"], -10.0, 10.0),
             market.our_stakes / bankroll,
-            pre_match_features(market, params),
+            state.pre_match,
         ],
         axis=-1,
     )
-    gamma = market_gamma(market)
+    gamma = jnp.mean(market_gamma(market)) if gamma is None else gamma
     equity = _equity(market)
     global_values = jnp.concatenate(
         [
@@ -388,7 +604,7 @@ def get_obs(state: EnvState, params: EnvParams) -> jax.Array:
                 [
                     equity / params.market.bankroll,
                     1.0 - equity / jnp.maximum(state.peak_equity, 1e-6),
-                    jnp.mean(gamma),
+                    gamma,
                 ]
             ),
             jax.nn.one_hot(state.mode, len(signals.MODE_NAMES)),
@@ -405,11 +621,12 @@ def get_obs(state: EnvState, params: EnvParams) -> jax.Array:
         ]
     )
     observation = jnp.concatenate([per_match.reshape(-1), global_values]).astype(jnp.float32)
-    return jnp.clip(
+    observation = jnp.clip(
         jnp.nan_to_num(observation, nan=0.0, posinf=OBS_BOUND, neginf=-OBS_BOUND),
         -OBS_BOUND,
         OBS_BOUND,
     )
+    return observation, sig
 
 
 def _env_state(
@@ -437,6 +654,9 @@ def _env_state(
         potential=jnp.float32(0.0),
         round_index=jnp.int32(round_index),
         steps=jnp.int32(0),
+        pre_match=pre_match_features(market, params),
+        # A fresh state's windows are empty, so its CAS is 0 (VSNR needs two values).
+        cas=jnp.zeros((m, SELECTIONS), jnp.float32),
     )
 
 
@@ -445,7 +665,8 @@ def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     key_market, key_model = jax.random.split(key)
     market = market_lib.reset(key_market, params.market)
     state = _env_state(key_model, market, params, 0)
-    return get_obs(state, params), state
+    obs, sig = _observe(state, params)
+    return obs, dataclasses.replace(state, cas=sig["cas"])
 
 
 def action_to_stakes(action: Any, state: EnvState, params: EnvParams) -> tuple[Any, Any]:
@@ -460,18 +681,32 @@ def action_to_stakes(action: Any, state: EnvState, params: EnvParams) -> tuple[A
     safe_bankroll = jnp.maximum(bankroll, 1e-6)
     per_bet = jnp.maximum(params.per_bet_cap - open_stakes / safe_bankroll, 0.0)
     total_cap = jnp.maximum(risk["hard_cap"] - open_stakes.sum() / safe_bankroll, 0.0)
-    clusters = portfolio.correlation_clusters(risk["corr"], params.cluster_threshold)
+    # Clusters and projection on the per-match blocks (= portfolio.correlation_clusters and
+    # portfolio.project_stakes on the dense correlation, up to rounding). Correlations in
+    # a match are ≤ 0 and 0 across, so a threshold ≥ 0 links nothing: all singletons.
     # Closed books (suspended or finished) take nothing: depth 0 there.
-    depth = market.depth.reshape(-1)
-    stakes = portfolio.project_stakes(
-        proposed.reshape(-1), safe_bankroll, per_bet, total_cap, clusters, depth
+    per_bet = per_bet.reshape(m, SELECTIONS)
+
+    def project(clustered: bool) -> Any:
+        if not clustered:
+            return block_project_stakes(
+                proposed, safe_bankroll, per_bet, total_cap, None, market.depth
+            )
+        _, same = block_clusters(risk["blocks"], params.cluster_threshold)
+        whole_slate = (params.cluster_threshold < 0.0) & (m > 1)
+        return block_project_stakes(
+            proposed, safe_bankroll, per_bet, total_cap, same, market.depth, whole_slate
+        )
+
+    stakes = jax.lax.cond(
+        params.cluster_threshold >= 0.0, lambda: project(False), lambda: project(True)
     )
     stakes = jnp.minimum(stakes, market.cash * stakes / jnp.maximum(stakes.sum(), 1e-9))
-    return stakes.reshape(m, SELECTIONS), proposed
+    return stakes, proposed
 
 
-def _potential(state: EnvState, params: EnvParams) -> Any:
-    sig = _signals(state, params)
+def _potential(state: EnvState, params: EnvParams, sig: dict[str, Any] | None = None) -> Any:
+    sig = _signals(state, params) if sig is None else sig
     exposure = state.market.our_stakes / jnp.maximum(_bankroll(state.market), 1e-6)
     score = jnp.maximum(sig["cas"], 0.0) * sig["conf_w"] * sig["decay"][:, None]
     return params.shaping_weight * jnp.mean(jnp.clip(score, 0.0, 10.0) * (1.0 + exposure))
@@ -540,11 +775,11 @@ def step(
     types = bet_types(state, stakes, params)
     previous = state.market
     market, info = market_lib.step(key_market, previous, stakes, params.market)
-    sig_before = _signals(state, params)
+    cas_before = state.cas  # the CAS of the observation the action was chosen on
     state = _push_signals(state, market, previous, model_probability)
     open_book = (market.suspended == 0) & ~market.settled
     decisions = state.decisions + open_book.sum() * SELECTIONS
-    cas_hits = state.cas_hits + ((sig_before["cas"] >= 1.0) & open_book[:, None]).sum()
+    cas_hits = state.cas_hits + ((cas_before >= 1.0) & open_book[:, None]).sum()
     gamma = jnp.mean(market_gamma(market))
     signal_corr = signals.momentum_corr(state.edges.values[:, 0, :], state.prob_changes.values)
     mode = signals.update_mode(state.mode, gamma, jnp.mean(signal_corr))
@@ -588,9 +823,12 @@ def step(
     bankrupt = equity < 1e-3 * params.market.bankroll
     done = (slate_done & ~more_rounds) | bankrupt
 
+    # γ of this market is known unless a new slate of the season replaced it.
+    obs, sig = _observe(state, params, gamma if params.season_rounds == 1 else None)
+    state = dataclasses.replace(state, cas=sig["cas"])
     shaping = jnp.float32(0.0)
-    if params.shaping:  # static: the potential costs a second pass over the signals
-        new_potential = _potential(state, params)
+    if params.shaping:  # static
+        new_potential = _potential(state, params, sig)
         shaping = params.shaping_discount * jnp.where(done, 0.0, new_potential) - state.potential
         state = dataclasses.replace(state, potential=new_potential)
     requested_total = proposed.sum()
@@ -611,12 +849,23 @@ def step(
         "market_probability": info.market_probability,
         "closing_odds": market.closing_odds,
         "minute": info.minute,
-        "cas": sig_before["cas"],
+        "cas": cas_before,
         "oracle_true_probability": info.true_probability,
         "round_index": state.round_index,
     }
-    obs = get_obs(state, params)
     return obs, state, (reward + shaping).astype(jnp.float32), done, info_out
+
+
+def reset_where(
+    key: jax.Array, state: EnvState, obs: jax.Array, done: Any, params: EnvParams
+) -> tuple[jax.Array, EnvState]:
+    """(obs, state) with a fresh episode (``reset(key)``) where ``done``, unchanged elsewhere.
+
+    One environment; ``jax.vmap`` it for a batch (keys, states, obs, done batched).
+    """
+    reset_obs, reset_state = reset(key, params)
+    state_out = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, state)
+    return jnp.where(done, reset_obs, obs), state_out
 
 
 def step_autoreset(
@@ -625,12 +874,47 @@ def step_autoreset(
     """``step`` that resets a finished environment in the same call (same-step autoreset).
 
     The returned observation is the new episode's first one when ``done``; the final
-    observation of the finished episode is ``info["final_observation"]``.
+    observation of the finished episode is ``info["final_observation"]``. The reset sits
+    in a ``lax.cond``, so it costs nothing on the ticks that do not finish an episode —
+    but under ``jax.vmap`` the cond becomes a select and the reset runs every tick: for a
+    batch of environments use ``step_autoreset_batch``, which conditions on the batch.
     """
     key_step, key_reset = jax.random.split(key)
     obs, new_state, reward, done, info = step(key_step, state, action, params)
-    reset_obs, reset_state = reset(key_reset, params)
     info["final_observation"] = obs
-    state_out = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, new_state)
-    obs_out = jnp.where(done, reset_obs, obs)
+    obs_out, state_out = jax.lax.cond(
+        done,
+        lambda: reset_where(key_reset, new_state, obs, done, params),
+        lambda: (obs, new_state),
+    )
     return obs_out, state_out, reward, done, info
+
+
+def step_autoreset_batch(
+    key: jax.Array, states: EnvState, actions: Any, params: EnvParams
+) -> tuple[jax.Array, EnvState, jax.Array, jax.Array, dict[str, Any]]:
+    """``step_autoreset`` for a batch of N environments, for JAX trainers (jit / scan).
+
+    ``states``: a batched ``EnvState`` (leading axis N, e.g. from
+    ``jax.vmap(reset, in_axes=(0, None))``), ``actions`` [N, M·5]; returns batched
+    (obs [N, obs], states, reward [N], done [N], info) with ``info["final_observation"]``.
+    Steps every environment with ``jax.vmap(step)`` and resets the finished ones inside
+    one batch-level ``lax.cond(any(done))``: episodes last a fixed number of ticks (or end
+    on bankruptcy), so the reset, dearer than a step, runs only on the ticks where some
+    environment finished, instead of on every tick as a vmapped ``step_autoreset`` does.
+    The step keys match ``step_autoreset``'s: ``split(key, N)``, then each split in two.
+    """
+    num_envs = jax.tree.leaves(states)[0].shape[0]
+    keys = jax.vmap(jax.random.split)(jax.random.split(key, num_envs))
+    obs, new_states, reward, done, info = jax.vmap(step, in_axes=(0, 0, 0, None))(
+        keys[:, 0], states, actions, params
+    )
+    info["final_observation"] = obs
+    obs_out, states_out = jax.lax.cond(
+        jnp.any(done),
+        lambda: jax.vmap(reset_where, in_axes=(0, 0, 0, 0, None))(
+            keys[:, 1], new_states, obs, done, params
+        ),
+        lambda: (obs, new_states),
+    )
+    return obs_out, states_out, reward, done, info

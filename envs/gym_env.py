@@ -32,13 +32,7 @@ class FootballMarketEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": []}
 
     def __init__(self, predictor: Callable[[np.ndarray], Any] | None = None, **kwargs: Any) -> None:
-        if kwargs.get("information") == "predictor" and predictor is None:
-            raise ValueError(
-                "information='predictor' needs predictor=callable(observation) -> "
-                "probabilities [n_matches, 5]"
-            )
-        if predictor is not None and kwargs.get("information", "predictor") != "predictor":
-            raise ValueError("predictor= is only used with information='predictor'")
+        check_predictor_option(predictor, kwargs, "callable(observation) -> [n_matches, 5]")
         self.predictor = predictor
         self.params = make_params(**kwargs)
         self.n_matches = self.params.market.n_matches
@@ -93,11 +87,20 @@ class FootballMarketEnv(gym.Env[np.ndarray, np.ndarray]):
         )
 
 
-def validate_model_probability(value: Any, shape: tuple[int, int]) -> np.ndarray:
-    """A predictor's output: shape [M, 5], in [0, 1], 1X2 and O/U each summing to 1."""
+def check_predictor_option(predictor: Any, kwargs: dict[str, Any], signature: str) -> None:
+    """``information='predictor'`` needs a predictor, and a predictor needs that option."""
+    if kwargs.get("information") == "predictor" and predictor is None:
+        raise ValueError(f"information='predictor' needs predictor={signature} probabilities")
+    if predictor is not None and kwargs.get("information", "predictor") != "predictor":
+        raise ValueError("predictor= is only used with information='predictor'")
+
+
+def validate_model_probability(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A predictor's output: shape [M, 5] (or [N, M, 5] for N environments), in [0, 1],
+    1X2 and O/U each summing to 1."""
     array = np.asarray(value, dtype=np.float32)
-    if array.shape != shape:
-        raise ValueError(f"predictor output: expected shape {shape}, got {array.shape}")
+    if array.shape != tuple(shape):
+        raise ValueError(f"predictor output: expected shape {tuple(shape)}, got {array.shape}")
     bad = ~np.isfinite(array) | (array < 0) | (array > 1)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -105,13 +108,14 @@ def validate_model_probability(value: Any, shape: tuple[int, int]) -> np.ndarray
             f"predictor output: expected probabilities in [0, 1], got {array[index]!r} at {index}"
         )
     for name, columns in (("1X2", slice(0, 3)), ("over/under", slice(3, 5))):
-        sums = array[:, columns].sum(-1)
+        sums = array[..., columns].sum(-1)
         wrong = np.abs(sums - 1.0) > 1e-3
         if wrong.any():
-            match = int(np.argmax(wrong))
+            where = tuple(int(i) for i in np.argwhere(wrong)[0])
+            place = f"match {where[-1]}" + (f" of environment {where[0]}" if len(where) > 1 else "")
             raise ValueError(
-                f"predictor output: {name} probabilities of match {match} sum to "
-                f"{sums[match]:.4f}, expected 1"
+                f"predictor output: {name} probabilities of {place} sum to "
+                f"{sums[where]:.4f}, expected 1"
             )
     return array
 

@@ -6,17 +6,25 @@
 - ``make_sb3_vec(num_envs, **kwargs)`` → ``FootballMarketSB3VecEnv``, a native
   Stable-Baselines3 ``VecEnv`` over the same batched core (``terminal_observation`` in
   the info of a finished environment, as SB3 expects). No per-environment Python loop in
-  either: one device call per step.
+  either: one device call per step, plus one more on the (rare) steps where an episode
+  ends, which resets only the finished environments.
+
+Both take the single environment's keyword arguments, including
+``information="predictor", predictor=f``: ``f(observations [N, obs]) -> probabilities
+[N, M, 5]`` (validated like the single environment's predictor) is called on the current
+observations before every step and replaces the oracle information of all N
+environments (``functional.step(..., model_probability=...)``); after a reset the model
+columns start at the market's probabilities.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 import jax
-import jax.numpy as jnp
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from stable_baselines3.common.vec_env.base_vec_env import (
@@ -29,19 +37,33 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from envs import functional
 from envs.config import make_params
 from envs.functional import OBS_BOUND
-from envs.gym_env import validate_action
+from envs.gym_env import check_predictor_option, validate_action, validate_model_probability
 
 #: Info entries returned per environment by the vector envs (small, numeric).
 VECTOR_INFO_KEYS = ("equity", "drawdown", "gamma", "mode", "settled_pnl", "round_index")
 
 
 class _BatchedCore:
-    """The jitted, vmapped reset/step shared by both vector interfaces."""
+    """The jitted, vmapped reset/step shared by both vector interfaces.
 
-    def __init__(self, num_envs: int, **kwargs: Any) -> None:
+    A step is one jitted call of ``vmap(functional.step)`` (no reset inside). Episodes
+    last a fixed number of ticks (or end on bankruptcy), so resets are rare: only when
+    the step's ``done`` (on the host anyway) has a finished environment does a second
+    jitted call reset just those (gathered, padded to a power of two to bound the number
+    of compilations, and scattered back).
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        predictor: Callable[[np.ndarray], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs: expected ≥ 1, got {num_envs}")
+        check_predictor_option(predictor, kwargs, "callable(observations [N, obs]) -> [N, M, 5]")
         self.num_envs = num_envs
+        self.predictor = predictor
         self.params = make_params(**kwargs)
         size = functional.observation_size(self.params)
         self.single_observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, (size,), np.float32)
@@ -49,49 +71,98 @@ class _BatchedCore:
             -1.0, 1.0, (self.params.market.n_matches * 5,), np.float32
         )
         self.observation_names = functional.observation_names(self.params)
+        self.model_shape = (num_envs, self.params.market.n_matches, 5)
         params = self.params
+        uses_predictor = predictor is not None
+
+        def fresh(keys: jax.Array) -> tuple[jax.Array, functional.EnvState]:
+            obs, state = jax.vmap(functional.reset, in_axes=(0, None))(keys, params)
+            if uses_predictor:
+                # No oracle information before the predictor has spoken: start from p_mkt
+                # (as the single environment does).
+                state = dataclasses.replace(state, model_probability=state.market.implied)
+                obs = jax.vmap(functional.get_obs, in_axes=(0, None))(state, params)
+            return obs, state
 
         def reset_all(key: jax.Array) -> tuple[jax.Array, functional.EnvState]:
-            return jax.vmap(functional.reset, in_axes=(0, None))(
-                jax.random.split(key, num_envs), params
-            )
+            return fresh(jax.random.split(key, num_envs))
 
         def step_all(
-            key: jax.Array, state: functional.EnvState, actions: jax.Array
+            key: jax.Array,
+            count: jax.Array,
+            state: functional.EnvState,
+            actions: jax.Array,
+            model: jax.Array | None,
         ) -> tuple[Any, ...]:
+            keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, count), 0), num_envs)
             obs, state, reward, done, info = jax.vmap(
-                functional.step_autoreset, in_axes=(0, 0, 0, None)
-            )(jax.random.split(key, num_envs), state, actions, params)
+                functional.step, in_axes=(0, 0, 0, None, None if model is None else 0)
+            )(keys, state, actions, params, model)
             small = {name: info[name] for name in VECTOR_INFO_KEYS}
-            return obs, state, reward, done, info["final_observation"], small
+            return obs, state, reward, done, small
+
+        def reset_some(
+            key: jax.Array,
+            count: jax.Array,
+            state: functional.EnvState,
+            obs: jax.Array,
+            indices: jax.Array,
+        ) -> tuple[jax.Array, functional.EnvState]:
+            # Keys per environment index, so padding (a repeated index) writes one value.
+            base = jax.random.fold_in(jax.random.fold_in(key, count), 1)
+            keys = jax.random.split(base, num_envs)[indices]
+            new_obs, new_state = fresh(keys)
+            state = jax.tree.map(lambda old, new: old.at[indices].set(new), state, new_state)
+            return obs.at[indices].set(new_obs), state
 
         self._reset_all = jax.jit(reset_all)
         self._step_all = jax.jit(step_all)
+        self._reset_some = jax.jit(reset_some)
         self.key = jax.random.PRNGKey(0)
+        self.count = 0
         self.state: functional.EnvState | None = None
+        self.obs: np.ndarray | None = None
 
     def reset(self, seed: int | None) -> np.ndarray:
         if seed is not None:
             self.key = jax.random.PRNGKey(seed)
         self.key, key = jax.random.split(self.key)
+        self.count = 0
         obs, self.state = self._reset_all(key)
-        return np.asarray(obs)
+        self.obs = np.asarray(obs)
+        return self.obs
 
     def step(
         self, actions: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        if self.state is None:
+        if self.state is None or self.obs is None:
             raise RuntimeError("call reset() before step()")
         actions = validate_action(actions, (self.num_envs, *self.single_action_space.shape))
-        self.key, key = jax.random.split(self.key)
-        obs, self.state, reward, done, final_obs, info = self._step_all(
-            key, self.state, jnp.asarray(actions)
+        model = None
+        if self.predictor is not None:
+            model = validate_model_probability(self.predictor(self.obs), self.model_shape)
+        count = np.int32(self.count)
+        self.count += 1
+        obs, self.state, reward, done, info = self._step_all(
+            self.key, count, self.state, actions, model
         )
+        done_host = np.asarray(done)
+        final_obs = np.asarray(obs)
+        next_obs = final_obs
+        finished = np.flatnonzero(done_host)
+        if finished.size:
+            # Pad to a power of two (≤ num_envs) with the first index: few compilations.
+            size = min(1 << int(finished.size - 1).bit_length(), self.num_envs)
+            indices = np.full(size, finished[0], np.int32)
+            indices[: finished.size] = finished
+            reset_obs, self.state = self._reset_some(self.key, count, self.state, obs, indices)
+            next_obs = np.asarray(reset_obs)
+        self.obs = next_obs
         return (
-            np.asarray(obs),
+            next_obs,
             np.asarray(reward),
-            np.asarray(done),
-            np.asarray(final_obs),
+            done_host,
+            final_obs,
             {k: np.asarray(v) for k, v in info.items()},
         )
 
@@ -192,10 +263,12 @@ class FootballMarketSB3VecEnv(VecEnv):
 
 
 def make_vec(num_envs: int, **kwargs: Any) -> FootballMarketVecEnv:
-    """A Gymnasium ``VectorEnv`` of ``num_envs`` environments (kwargs as for the single env)."""
+    """A Gymnasium ``VectorEnv`` of ``num_envs`` environments (kwargs as for the single env;
+    ``predictor=f`` with ``information="predictor"``: f maps [N, obs] to [N, M, 5])."""
     return FootballMarketVecEnv(num_envs, **kwargs)
 
 
 def make_sb3_vec(num_envs: int, **kwargs: Any) -> FootballMarketSB3VecEnv:
-    """A native Stable-Baselines3 ``VecEnv`` of ``num_envs`` environments."""
+    """A native Stable-Baselines3 ``VecEnv`` of ``num_envs`` environments (kwargs as for
+    ``make_vec``, ``predictor=`` included)."""
     return FootballMarketSB3VecEnv(num_envs, **kwargs)

@@ -246,3 +246,203 @@ def test_predictor_hook_replaces_the_oracle_information() -> None:
     bad.reset(seed=0)
     with pytest.raises(ValueError, match=r"1X2 probabilities of match 0 sum to 1\.5"):
         bad.step(np.zeros(15))
+
+
+def _random_blocks(rng: np.random.Generator, cases: int, matches: int) -> np.ndarray:
+    """Symmetric [cases, M, 5, 5] blocks with unit diagonal and entries in [-1, 1]."""
+    raw = rng.uniform(-1.0, 1.0, (cases, matches, 5, 5))
+    blocks = (raw + np.swapaxes(raw, -1, -2)) / 2.0
+    blocks[..., range(5), range(5)] = 1.0
+    return blocks.astype(np.float32)
+
+
+def _block_diagonal(blocks: jax.Array) -> jax.Array:
+    matches = blocks.shape[0]
+    full = jnp.eye(matches)[:, None, :, None] * blocks[:, :, None, :]
+    return full.reshape(matches * 5, matches * 5)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.0, -0.2])
+def test_block_risk_matches_dense_portfolio(threshold: float) -> None:
+    """N_eff, average correlation, clusters and the projection on the per-match blocks
+    equal market_sim.portfolio's dense functions on the full correlation."""
+    from market_sim import portfolio
+
+    rng = np.random.default_rng(7)
+    cases, matches = 48, 4
+    outcome = rng.dirichlet([2.0, 2.0, 2.0], (cases, matches))
+    over = rng.uniform(0.2, 0.8, (cases, matches, 1))
+    probability = jnp.asarray(np.concatenate([outcome, over, 1 - over], -1), jnp.float32)
+    # The environment's blocks, then arbitrary ones (positive links inside a match).
+    blocks = jnp.concatenate(
+        [
+            jax.vmap(functional.correlation_blocks)(probability),
+            jnp.asarray(_random_blocks(rng, cases, matches)),
+        ]
+    )
+    total = 2 * cases
+    open_bet = rng.uniform(size=(total, matches, 5)) < 0.5
+    weights = jnp.asarray(rng.uniform(0.0, 60.0, (total, matches, 5)) * open_bet, jnp.float32)
+    weights = weights.at[0].set(0.0).at[1].set(0.0).at[1, 0, 0].set(5.0)  # empty, one bet
+    per_bet = jnp.asarray(rng.uniform(0.0, 0.05, (total, matches, 5)), jnp.float32)
+    depth = jnp.asarray(rng.uniform(0.0, 80.0, (total, matches, 5)), jnp.float32)
+    hard_cap = jnp.asarray(rng.uniform(0.05, 0.4, total), jnp.float32)
+
+    def both(blocks, weights, per_bet, depth, hard_cap):
+        dense = _block_diagonal(blocks)
+        flat = weights.reshape(-1)
+        labels_dense = portfolio.correlation_clusters(dense, threshold)
+        labels, same = functional.block_clusters(blocks, threshold)
+        project = functional.block_project_stakes(
+            weights, 1000.0, per_bet, hard_cap, same, depth, threshold < 0.0
+        )
+        reference = portfolio.project_stakes(
+            flat, 1000.0, per_bet.reshape(-1), hard_cap, labels_dense, depth.reshape(-1)
+        )
+        return {
+            "n_eff": (
+                functional.block_effective_bets(weights, blocks),
+                portfolio.effective_bets(flat, dense),
+            ),
+            "avg_corr": (
+                functional.block_average_correlation(blocks, weights),
+                portfolio.average_correlation(dense, flat),
+            ),
+            "labels": (labels, labels_dense),
+            "stakes": (project.reshape(-1), reference),
+        }
+
+    out = jax.jit(jax.vmap(both))(blocks, weights, per_bet, depth, hard_cap)
+    np.testing.assert_allclose(*out["n_eff"], rtol=1e-5)
+    np.testing.assert_allclose(*out["avg_corr"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(*out["labels"])
+    np.testing.assert_allclose(*out["stakes"], rtol=1e-5, atol=1e-4)  # currency of 1000
+    if threshold >= 0.0:
+        # All singletons (the environment's case: no positive correlation in a match).
+        singles = jax.vmap(
+            lambda w, p, d, h: functional.block_project_stakes(w, 1000.0, p, h, None, d)
+        )(weights[:cases], per_bet[:cases], depth[:cases], hard_cap[:cases])
+        np.testing.assert_allclose(singles.reshape(cases, -1), out["stakes"][1][:cases], atol=1e-4)
+    # The dense correlation of the environment is the blocks on the diagonal.
+    np.testing.assert_array_equal(
+        functional.selection_correlation(probability[0]), _block_diagonal(blocks[0])
+    )
+
+
+def test_market_gamma_matches_market_sensitivity() -> None:
+    """The gather-free γ equals signals.market_sensitivity on the time-ordered windows."""
+    import dataclasses
+
+    from market_sim import signals
+    from market_sim.signals import RingBuffer
+
+    params = envs.make_params(n_matches=3)
+    _, state = functional.reset(jax.random.PRNGKey(0), params)
+    window = state.market.our_flow_window.values.shape[-1]
+    rng = np.random.default_rng(2)
+    for count in (0, 1, 4, 5, window - 1, window, window, window):
+        position = count % window if count < window else int(rng.integers(0, window))
+
+        def ring(count=count, position=position) -> RingBuffer:
+            return RingBuffer(
+                values=jnp.asarray(rng.normal(size=(3, window)), jnp.float32),
+                count=jnp.int32(count),
+                position=jnp.int32(position),
+            )
+
+        market = dataclasses.replace(state.market, our_flow_window=ring(), move_window=ring())
+        reference = signals.market_sensitivity(
+            functional._per_match(market.our_flow_window), functional._per_match(market.move_window)
+        )
+        np.testing.assert_allclose(functional.market_gamma(market), reference, atol=1e-6)
+
+
+def test_step_autoreset_batch_matches_vmapped_step_autoreset() -> None:
+    """The batch-level lax.cond reset gives what a vmapped step_autoreset gives."""
+    params = envs.make_params(n_matches=2)
+    num_envs = 3
+    keys = jax.random.split(jax.random.PRNGKey(4), num_envs)
+    _, states = jax.vmap(functional.reset, in_axes=(0, None))(keys, params)
+    batch = jax.jit(functional.step_autoreset_batch)
+    vmapped = jax.jit(jax.vmap(functional.step_autoreset, in_axes=(0, 0, 0, None)))
+    ref_states = states
+    rng = np.random.default_rng(0)
+    finished = 0
+    for t in range(params.market.pre_match_ticks + 116):
+        actions = jnp.asarray(rng.uniform(-1, 1, (num_envs, 10)), jnp.float32)
+        key = jax.random.PRNGKey(100 + t)
+        obs, states, reward, done, info = batch(key, states, actions, params)
+        ref_obs, ref_states, ref_reward, ref_done, ref_info = vmapped(
+            jax.random.split(key, num_envs), ref_states, actions, params
+        )
+        np.testing.assert_array_equal(done, ref_done)
+        np.testing.assert_allclose(obs, ref_obs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(reward, ref_reward, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            info["final_observation"], ref_info["final_observation"], rtol=1e-5, atol=1e-5
+        )
+        finished += int(done.sum())
+        if bool(done.any()):
+            assert int(states.steps[int(np.flatnonzero(done)[0])]) == 0
+            break
+    assert finished > 0
+
+
+def test_vector_env_resets_only_finished_envs() -> None:
+    """The host-side reset touches the finished environments and no other."""
+    from envs.vector import _BatchedCore
+
+    core = _BatchedCore(4, n_matches=2)
+    core.reset(seed=0)
+    for _ in range(3):
+        core.step(np.zeros((4, 10), np.float32))
+    assert core.state is not None
+    before = jax.tree.map(np.asarray, core.state)
+    obs = jnp.asarray(core.obs)
+    new_obs, state = core._reset_some(core.key, np.int32(3), core.state, obs, np.array([2, 2]))
+    steps = np.asarray(state.steps)
+    assert steps.tolist() == [3, 3, 0, 3]
+    np.testing.assert_array_equal(np.asarray(new_obs)[[0, 1, 3]], np.asarray(obs)[[0, 1, 3]])
+    np.testing.assert_array_equal(
+        np.asarray(state.market.cash)[[0, 1, 3]], before.market.cash[[0, 1, 3]]
+    )
+
+
+def test_vector_envs_predictor_hook() -> None:
+    """information='predictor' in make_vec/make_sb3_vec: batched, validated, applied."""
+    calls = []
+    table = np.tile([0.5, 0.3, 0.2, 0.55, 0.45], (3, 2, 1)).astype(np.float32)
+    table[1, :, :3] = [0.2, 0.3, 0.5]
+
+    def predictor(observations: np.ndarray) -> np.ndarray:
+        calls.append(observations.shape)
+        return table
+
+    vec = envs.make_vec(3, n_matches=2, information="predictor", predictor=predictor)
+    names = vec.observation_names
+    obs, _ = vec.reset(seed=0)
+    np.testing.assert_allclose(
+        obs[:, names.index("m0_model_probability_home")],
+        obs[:, names.index("m0_market_probability_home")],
+    )
+    obs, *_ = vec.step(np.zeros((3, 10), np.float32))
+    assert calls == [(3, vec.single_observation_space.shape[0])]
+    np.testing.assert_allclose(obs[:, names.index("m1_model_probability_away")], [0.2, 0.5, 0.2])
+    sb3 = envs.make_sb3_vec(3, n_matches=2, information="predictor", predictor=predictor)
+    sb3.reset()
+    obs, *_ = sb3.step(np.zeros((3, 10), np.float32))
+    np.testing.assert_allclose(obs[:, names.index("m0_model_probability_draw")], 0.3)
+    with pytest.raises(ValueError, match="needs predictor"):
+        envs.make_vec(2, information="predictor")
+    with pytest.raises(ValueError, match="only used with information='predictor'"):
+        envs.make_vec(2, information="oracle_noise", predictor=predictor)
+    bad = envs.make_vec(3, n_matches=2, information="predictor", predictor=lambda o: table[:2])
+    bad.reset(seed=0)
+    with pytest.raises(ValueError, match=r"expected shape \(3, 2, 5\)"):
+        bad.step(np.zeros((3, 10), np.float32))
+    wrong = table.copy()
+    wrong[2, 1, 3] = 0.9
+    bad = envs.make_vec(3, n_matches=2, information="predictor", predictor=lambda o: wrong)
+    bad.reset(seed=0)
+    with pytest.raises(ValueError, match="over/under probabilities of match 1 of environment 2"):
+        bad.step(np.zeros((3, 10), np.float32))
