@@ -71,6 +71,9 @@ def column(observation: jax.Array, name: str, params: EnvParams) -> jax.Array:
 
 def _target_action(target: jax.Array, observation: jax.Array, params: EnvParams) -> jax.Array:
     """Action asking for ``target`` exposure (fraction of bankroll) per selection [M, 5]."""
+    if params.target_actions:  # the environment takes the target itself
+        action = jnp.where(target > 1e-9, jnp.clip(target / params.per_bet_cap, 0.0, 1.0), -1.0)
+        return action.reshape(-1).astype(jnp.float32)
     exposure = column(observation, "exposure", params)
     request = (target - exposure) / params.per_bet_cap
     action = jnp.where(request > 1e-6, jnp.clip(request, 0.0, 1.0), -1.0)

@@ -23,6 +23,7 @@ ENV_DEFAULTS: dict[str, Any] = {
     "hard_cap_k": 5.0,
     "cluster_threshold": 0.3,
     "information": "oracle_noise",
+    "action_mode": "increment",
     "model_noise": 0.15,
     "depth_reference": 50.0,
     "vol_reference": 0.02,
@@ -34,7 +35,8 @@ ENV_DEFAULTS: dict[str, Any] = {
     "signal_window": 10,
 }
 
-INFORMATION_SOURCES = ("oracle_noise", "predictor")
+INFORMATION_SOURCES = ("oracle_noise", "market_noise", "predictor")
+ACTION_MODES = ("increment", "target")
 
 
 def make_params(**kwargs: Any) -> EnvParams:
@@ -42,8 +44,11 @@ def make_params(**kwargs: Any) -> EnvParams:
 
     ``league``: an embedded code (``embedded_leagues()``) or a ``LeagueModel``;
     ``regime``: a name in ``REGIME_NAMES`` or a ``Regime``; ``information``:
-    ``oracle_noise`` (model = oracle + logit noise of sd ``model_noise``) or
-    ``predictor`` (the caller passes ``model_probability`` to ``step``).
+    ``oracle_noise`` (model = oracle + logit noise of sd ``model_noise``),
+    ``market_noise`` (model = the market's de-margined price + that noise: no edge) or
+    ``predictor`` (the caller passes ``model_probability`` to ``step``); ``action_mode``:
+    ``increment`` (a > 0 asks for a new stake of a × per_bet_cap × bankroll) or ``target``
+    (a > 0 asks for that open exposure on the selection).
     """
     unknown = sorted(set(kwargs) - set(ENV_DEFAULTS))
     if unknown:
@@ -63,6 +68,8 @@ def make_params(**kwargs: Any) -> EnvParams:
         raise ValueError(
             f"unknown information source {config['information']!r}; valid: {INFORMATION_SOURCES}"
         )
+    if config["action_mode"] not in ACTION_MODES:
+        raise ValueError(f"unknown action_mode {config['action_mode']!r}; valid: {ACTION_MODES}")
     for name, low, high in (
         ("per_bet_cap", 0.0, 1.0),
         ("hard_cap_base", 0.0, 1.0),
@@ -101,4 +108,6 @@ def make_params(**kwargs: Any) -> EnvParams:
         shaping_discount=float(config["shaping_discount"]),
         signal_window=int(config["signal_window"]),
         season_rounds=int(config["season_rounds"]) if config["season_mode"] else 1,
+        target_actions=config["action_mode"] == "target",
+        model_source="market" if config["information"] == "market_noise" else "oracle",
     )

@@ -19,7 +19,10 @@ blocks (``correlation_blocks``), equal to ``market_sim.portfolio``'s dense funct
 
 Action ``[M * 5]`` in [-1, 1], selection-major per match (home, draw, away, over 2.5,
 under 2.5): a ≤ 0 means no bet; a > 0 asks for a stake of a × ``per_bet_cap`` of the
-bankroll. Every action is projected onto the feasible set of SPEC §5 by
+bankroll (``target_actions=True``: a > 0 asks for an open exposure of a × ``per_bet_cap``
+of the bankroll on that selection, i.e. a new stake of the difference to what is already
+open there; holding an action holds the exposure instead of adding to it). Every action
+is projected onto the feasible set of SPEC §5 by
 ``market_sim.portfolio.project_stakes``: non-negative, per-selection cap (minus what is
 already staked there), clusters of correlated selections sharing one cap, total open
 exposure ≤ Hard-Cap(N_eff) × bankroll, never above the bookmaker's depth or the cash.
@@ -32,7 +35,9 @@ is unchanged; turn off for evaluation).
 
 The agent's model probabilities ("information") are the market's oracle probability
 with a persistent per-match logit error of sd ``model_noise`` (the information edge as a
-knob), or a user predictor's probabilities passed to ``step`` as ``model_probability``.
+knob; ``model_source="market"``: the market's own de-margined probability with that
+error, i.e. no information beyond the price), or a user predictor's probabilities passed
+to ``step`` as ``model_probability``.
 ``info["oracle_true_probability"]`` is the oracle itself: evaluation may read it,
 policies must not.
 """
@@ -146,6 +151,10 @@ class EnvParams:
     #: Static switch of the potential-based shaping (on when shaping_weight > 0).
     shaping: bool = struct.field(pytree_node=False, default=False)
     season_rounds: int = struct.field(pytree_node=False, default=1)
+    #: Actions ask for a target open exposure per selection instead of a new stake.
+    target_actions: bool = struct.field(pytree_node=False, default=False)
+    #: What the agent's model tilts: "oracle" (true probability) or "market" (p_mkt).
+    model_source: str = struct.field(pytree_node=False, default="oracle")
 
 
 @struct.dataclass
@@ -639,7 +648,7 @@ def _env_state(
     return EnvState(
         market=market,
         model_error=error,
-        model_probability=_model_probability(market.true_probability, error),
+        model_probability=_model_probability(_information_base(market, params.model_source), error),
         edges=_ring((m, SELECTIONS), window),
         vsnr_history=_ring((m, SELECTIONS), window),
         momentum_diff=_ring((m,), window),
@@ -676,6 +685,8 @@ def action_to_stakes(action: Any, state: EnvState, params: EnvParams) -> tuple[A
     bankroll = jnp.maximum(_bankroll(market), 0.0)
     fraction = jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0).reshape(m, SELECTIONS)
     proposed = jnp.maximum(fraction, 0.0) * params.per_bet_cap * bankroll
+    if params.target_actions:  # static: a target exposure, so ask for the difference
+        proposed = jnp.maximum(proposed - market.our_stakes, 0.0)
     risk = _risk(state, params, proposed)
     open_stakes = market.our_stakes.reshape(-1)
     safe_bankroll = jnp.maximum(bankroll, 1e-6)
@@ -712,11 +723,20 @@ def _potential(state: EnvState, params: EnvParams, sig: dict[str, Any] | None = 
     return params.shaping_weight * jnp.mean(jnp.clip(score, 0.0, 10.0) * (1.0 + exposure))
 
 
+def _information_base(market: MarketState, model_source: str) -> Any:
+    """The probabilities the agent's model tilts: the oracle's or the market's [M, 5]."""
+    return market.true_probability if model_source == "oracle" else market.implied
+
+
 def _push_signals(
-    state: EnvState, market: MarketState, previous: MarketState, override: Any | None = None
+    state: EnvState,
+    market: MarketState,
+    previous: MarketState,
+    override: Any | None = None,
+    model_source: str = "oracle",
 ) -> EnvState:
     model_probability = (
-        _model_probability(market.true_probability, state.model_error)
+        _model_probability(_information_base(market, model_source), state.model_error)
         if override is None
         else jnp.asarray(override, jnp.float32)
     )
@@ -776,7 +796,7 @@ def step(
     previous = state.market
     market, info = market_lib.step(key_market, previous, stakes, params.market)
     cas_before = state.cas  # the CAS of the observation the action was chosen on
-    state = _push_signals(state, market, previous, model_probability)
+    state = _push_signals(state, market, previous, model_probability, params.model_source)
     open_book = (market.suspended == 0) & ~market.settled
     decisions = state.decisions + open_book.sum() * SELECTIONS
     cas_hits = state.cas_hits + ((cas_before >= 1.0) & open_book[:, None]).sum()

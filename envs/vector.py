@@ -25,6 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 import jax
+import jax.numpy as jnp
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from stable_baselines3.common.vec_env.base_vec_env import (
@@ -49,8 +50,9 @@ class _BatchedCore:
     A step is one jitted call of ``vmap(functional.step)`` (no reset inside). Episodes
     last a fixed number of ticks (or end on bankruptcy), so resets are rare: only when
     the step's ``done`` (on the host anyway) has a finished environment does a second
-    jitted call reset just those (gathered, padded to a power of two to bound the number
-    of compilations, and scattered back).
+    jitted call reset them (a batch reset selected by the ``done`` mask: one compilation,
+    whatever the number of finished environments, at the cost of one batch reset per
+    episode end).
     """
 
     def __init__(
@@ -106,14 +108,15 @@ class _BatchedCore:
             count: jax.Array,
             state: functional.EnvState,
             obs: jax.Array,
-            indices: jax.Array,
+            done: jax.Array,
         ) -> tuple[jax.Array, functional.EnvState]:
-            # Keys per environment index, so padding (a repeated index) writes one value.
             base = jax.random.fold_in(jax.random.fold_in(key, count), 1)
-            keys = jax.random.split(base, num_envs)[indices]
-            new_obs, new_state = fresh(keys)
-            state = jax.tree.map(lambda old, new: old.at[indices].set(new), state, new_state)
-            return obs.at[indices].set(new_obs), state
+            new_obs, new_state = fresh(jax.random.split(base, num_envs))
+
+            def select(new: jax.Array, old: jax.Array) -> jax.Array:
+                return jnp.where(done.reshape(done.shape + (1,) * (old.ndim - 1)), new, old)
+
+            return select(new_obs, obs), jax.tree.map(select, new_state, state)
 
         self._reset_all = jax.jit(reset_all)
         self._step_all = jax.jit(step_all)
@@ -149,13 +152,8 @@ class _BatchedCore:
         done_host = np.asarray(done)
         final_obs = np.asarray(obs)
         next_obs = final_obs
-        finished = np.flatnonzero(done_host)
-        if finished.size:
-            # Pad to a power of two (≤ num_envs) with the first index: few compilations.
-            size = min(1 << int(finished.size - 1).bit_length(), self.num_envs)
-            indices = np.full(size, finished[0], np.int32)
-            indices[: finished.size] = finished
-            reset_obs, self.state = self._reset_some(self.key, count, self.state, obs, indices)
+        if done_host.any():
+            reset_obs, self.state = self._reset_some(self.key, count, self.state, obs, done)
             next_obs = np.asarray(reset_obs)
         self.obs = next_obs
         return (

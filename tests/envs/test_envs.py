@@ -399,7 +399,8 @@ def test_vector_env_resets_only_finished_envs() -> None:
     assert core.state is not None
     before = jax.tree.map(np.asarray, core.state)
     obs = jnp.asarray(core.obs)
-    new_obs, state = core._reset_some(core.key, np.int32(3), core.state, obs, np.array([2, 2]))
+    done = np.array([False, False, True, False])
+    new_obs, state = core._reset_some(core.key, np.int32(3), core.state, obs, done)
     steps = np.asarray(state.steps)
     assert steps.tolist() == [3, 3, 0, 3]
     np.testing.assert_array_equal(np.asarray(new_obs)[[0, 1, 3]], np.asarray(obs)[[0, 1, 3]])
@@ -446,3 +447,31 @@ def test_vector_envs_predictor_hook() -> None:
     bad.reset(seed=0)
     with pytest.raises(ValueError, match="over/under probabilities of match 1 of environment 2"):
         bad.step(np.zeros((3, 10), np.float32))
+
+
+def test_target_actions_hold_the_exposure() -> None:
+    """action_mode='target': repeating an action keeps the open exposure at its target;
+    the default adds a new stake every tick until the cap."""
+    exposure = {}
+    for mode in ("target", "increment"):
+        params = envs.make_params(n_matches=2, action_mode=mode)
+        obs, state = functional.reset(jax.random.PRNGKey(3), params)
+        action = jnp.full(10, -1.0).at[0].set(0.4)  # 0.4 × per_bet_cap on the home win
+        step = jax.jit(functional.step)
+        for t in range(4):
+            obs, state, _, _, _ = step(jax.random.PRNGKey(t), state, action, params)
+        bankroll = state.market.cash + state.market.our_stakes.sum()
+        exposure[mode] = float(state.market.our_stakes[0, 0] / bankroll)
+    assert exposure["target"] == pytest.approx(0.4 * 0.05, rel=0.02)
+    assert exposure["increment"] == pytest.approx(0.05, rel=0.02)  # 4 × 0.02, capped
+    with pytest.raises(ValueError, match=r"unknown action_mode 'all_in'"):
+        envs.make_params(action_mode="all_in")
+
+
+def test_market_noise_information_has_no_oracle() -> None:
+    """information='market_noise' with zero noise: the model is the market's own price."""
+    params = envs.make_params(n_matches=2, information="market_noise", model_noise=0.0)
+    obs, state = functional.reset(jax.random.PRNGKey(0), params)
+    obs, state, _, _, _ = functional.step(jax.random.PRNGKey(1), state, -jnp.ones(10), params)
+    np.testing.assert_allclose(state.model_probability, state.market.implied, atol=1e-5)
+    assert not np.allclose(state.model_probability, state.market.true_probability, atol=1e-3)
