@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Main job arguments (override: make run RUN_ARGS="league=SP1").
+# Main job arguments (override: make run RUN_ARGS="regime=biased_crowd").
 RUN_ARGS ?=
 
-.PHONY: run test lint format typecheck bench clean
+.PHONY: run calibrate test lint format typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	@touch $(STAMP)
 
+# Train the JAX PPO (5 min), evaluate it against every baseline, report, W&B offline.
 run: $(STAMP)
-	$(BIN)/python -m experiments.calibrate $(RUN_ARGS)
+	$(BIN)/python -m experiments.evaluate experiment=default $(RUN_ARGS)
+
+# Calibrate the match engine and the market to a league (E0 report, ~6 min).
+calibrate: $(STAMP)
+	$(BIN)/python -m experiments.calibrate $(CALIBRATE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

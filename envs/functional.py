@@ -865,6 +865,7 @@ def step(
         "gamma": gamma,
         "mode": mode,
         "settled_pnl": info.settled_pnl.sum(),
+        "match_pnl": match_pnl(previous, market, info.fills, info.settled_pnl),
         "bet_types": types,
         "market_probability": info.market_probability,
         "closing_odds": market.closing_odds,
@@ -874,6 +875,18 @@ def step(
         "round_index": state.round_index,
     }
     return obs, state, (reward + shaping).astype(jnp.float32), done, info_out
+
+
+def match_pnl(previous: MarketState, market: MarketState, fills: Any, settled_pnl: Any) -> Any:
+    """Our P&L per match over one tick [M] (currency): change of the cash-out value of the
+    match's open bets, minus new stakes, plus payouts received at settlement. Summed over
+    matches it is exactly the change of equity (cash + cash-out value): the per-match
+    decomposition of the reward that a factored critic can learn from."""
+    old_value = market_lib.cash_out_value(previous.our_payout, previous.odds).sum(-1)
+    new_value = market_lib.cash_out_value(market.our_payout, market.odds).sum(-1)
+    newly_settled = market.settled & ~previous.settled
+    received = jnp.where(newly_settled, (settled_pnl + previous.our_stakes + fills).sum(-1), 0.0)
+    return new_value - old_value - fills.sum(-1) + received
 
 
 def reset_where(

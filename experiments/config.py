@@ -62,7 +62,7 @@ class AgentConfig:
     """
 
     name: str = "jax_ppo"
-    total_timesteps: int = 1_000_000
+    total_timesteps: int = 2_400_000
     num_envs: int = 128
     seed: int = 0
     max_seconds: float = 0.0
@@ -73,8 +73,8 @@ class AgentConfig:
 class PolicyConfig:
     """The network, or a trained checkpoint to use instead of training."""
 
-    hidden: int = 128
-    initial_log_std: float = -0.7
+    hidden: int = 64
+    initial_log_std: float = -1.0
     initial_action_bias: float = -0.5
     sb3_net_arch: list[int] = field(default_factory=lambda: [128, 128])
     checkpoint: str | None = None

@@ -82,3 +82,59 @@ def finish(run: Any, summary: dict[str, Any] | None = None) -> None:
     for key, value in (summary or {}).items():
         run.summary[key] = value
     run.finish()
+
+
+_WANDB_HEADER = 7  # ":W&B", magic, version
+_BLOCK = 32768  # LevelDB-log blocks: 7-byte record headers (crc, length, type)
+
+
+def read_offline_run(run_dir: Path) -> dict[str, Any]:
+    """The history rows and final summary of an offline run (``offline-run-*`` folder).
+
+    Reads the run's ``run-*.wandb`` transaction log (LevelDB log framing of W&B's
+    protobuf ``Record``s) without any network; e.g. to check what ``wandb sync`` would
+    upload. Returns ``{"history": [{key: value}], "summary": {key: value}}``.
+    """
+    import json
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    files = sorted(Path(run_dir).glob("run-*.wandb"))
+    if not files:
+        raise FileNotFoundError(f"{run_dir}: no run-*.wandb file")
+    raw = files[0].read_bytes()
+    payloads, partial, position = [], b"", _WANDB_HEADER
+    while position + 7 <= len(raw):
+        left = _BLOCK - position % _BLOCK
+        _, length, kind = struct.unpack("<IHB", raw[position : position + 7])
+        if left < 7 or (length == 0 and kind == 0):
+            position += left  # block trailer / padding
+            continue
+        data = raw[position + 7 : position + 7 + length]
+        position += 7 + length
+        if kind == 1:  # full
+            payloads.append(data)
+        elif kind == 2:  # first
+            partial = data
+        elif kind == 3:  # middle
+            partial += data
+        elif kind == 4:  # last
+            payloads.append(partial + data)
+    history: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    for payload in payloads:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "history":
+            history.append(
+                {
+                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                    for item in record.history.item
+                }
+            )
+        elif kind == "summary":
+            for item in record.summary.update:
+                summary[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+    return {"history": history, "summary": summary}

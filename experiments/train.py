@@ -103,6 +103,12 @@ def train_sb3_agent(config: Any, out_dir: Path, run: Any = None) -> tuple[Path, 
         hyperparameters=hyper,
     )
     seconds = time.perf_counter() - started
+    # One metadata layout for every framework: the market/env/regime groups as JSON
+    # (experiments.export and agents.loading rebuild the environment from them).
+    meta_path = Path(checkpoint) / "metadata.json"
+    metadata = json.loads(meta_path.read_text())
+    metadata.update(_json_env(config))
+    meta_path.write_text(json.dumps(metadata, indent=2))
     return Path(checkpoint), {
         "seconds": round(seconds, 1),
         "env_steps": int(config.agent.total_timesteps),

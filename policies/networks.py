@@ -6,7 +6,9 @@ every match (its own columns + the globals): the same weights price every match,
 the network is equivariant to the order of matches and learns from every match of a
 slate at once (M times the data of a flat MLP over the 800-wide vector). Actor: the
 mean of a Gaussian per selection (5 per match) and a learned log-std per selection
-type. Critic: the match embeddings averaged, joined with the globals, to one value.
+type. Critic: one value per match, V(s) = Σ_m V_m(s), each from the match's own
+columns, the globals and the slate's mean critic embedding (so a trainer can learn from
+per-match rewards, or sum the values for the slate's reward).
 
 ``ObservationNormaliser`` holds running mean/variance (Welford over batches); the
 normalised observation is clip((obs − mean) / sqrt(var + 1e-8), ±10). It is part of
@@ -35,8 +37,8 @@ class NetworkConfig:
     match_width: int
     global_width: int
     selections: int = 5
-    hidden: int = 128
-    initial_log_std: float = -0.7
+    hidden: int = 64
+    initial_log_std: float = -1.0
     #: Initial bias of the action mean: negative = start by mostly not betting.
     initial_action_bias: float = -0.5
 
@@ -71,12 +73,14 @@ class MatchwiseActorCritic(nn.Module):
         )
         log_std = jnp.tile(log_std, c.n_matches)
         v = nn.tanh(nn.Dense(c.hidden, kernel_init=orthogonal(jnp.sqrt(2.0)), name="critic_0")(x))
-        pooled = jnp.concatenate([v.mean(axis=-2), global_values], axis=-1)
+        context = jnp.broadcast_to(v.mean(axis=-2, keepdims=True), v.shape)
         v = nn.tanh(
-            nn.Dense(c.hidden, kernel_init=orthogonal(jnp.sqrt(2.0)), name="critic_1")(pooled)
+            nn.Dense(c.hidden, kernel_init=orthogonal(jnp.sqrt(2.0)), name="critic_1")(
+                jnp.concatenate([v, context], axis=-1)
+            )
         )
         value = nn.Dense(1, kernel_init=orthogonal(1.0), name="critic_out")(v)[..., 0]
-        return mean, log_std, value
+        return mean, log_std, value  # value: [..., M], one per match
 
 
 @struct.dataclass

@@ -475,3 +475,20 @@ def test_market_noise_information_has_no_oracle() -> None:
     obs, state, _, _, _ = functional.step(jax.random.PRNGKey(1), state, -jnp.ones(10), params)
     np.testing.assert_allclose(state.model_probability, state.market.implied, atol=1e-5)
     assert not np.allclose(state.model_probability, state.market.true_probability, atol=1e-3)
+
+
+def test_match_pnl_sums_to_the_change_of_equity() -> None:
+    params = envs.make_params(n_matches=3, regime="biased_crowd")
+    obs, state = functional.reset(jax.random.PRNGKey(2), params)
+    step = jax.jit(functional.step)
+    equity = float(state.equity)
+    for t in range(119):
+        action = jax.random.uniform(jax.random.PRNGKey(100 + t), (15,), minval=-1.0, maxval=1.0)
+        obs, state, _, done, info = step(jax.random.PRNGKey(t), state, action, params)
+        assert float(info["match_pnl"].sum()) == pytest.approx(
+            float(info["equity"]) - equity, abs=1e-2
+        )
+        equity = float(info["equity"])
+        if bool(done):
+            break
+    assert bool(done) and float(state.market.our_stakes.sum()) == 0.0

@@ -89,14 +89,15 @@ def test_train_evaluate_export_end_to_end(tmp_path: Path) -> None:
         assert (out / f"{plot}.png").stat().st_size > 10_000
     assert "![equity](equity.png)" in (out / "report.md").read_text()
 
-    # W&B offline: the run's files hold the evaluation metrics.
-    runs = list((out / "wandb").glob("offline-run-*"))
+    # W&B offline: the run's files hold the evaluation metrics and the training curve.
+    from experiments.tracking import read_offline_run
+
+    runs = sorted((out / "wandb").glob("offline-run-*"))
     assert runs, "no offline W&B run"
-    summaries = [
-        json.loads(p.read_text())
-        for p in (out / "wandb").glob("offline-run-*/files/wandb-summary.json")
-    ]
-    assert any("jax_ppo/log_growth" in s for s in summaries)
+    logged = read_offline_run(runs[-1])
+    growth = logged["summary"]["jax_ppo/log_growth"]
+    assert growth == pytest.approx(results["policies"]["jax_ppo"]["log_growth"]["mean"])
+    assert any("train/episode_log_growth" in row for row in logged["history"])
 
     # Export → onnxruntime agrees with the JAX policy.
     onnx_path = tmp_path / "policy.onnx"
