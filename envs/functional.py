@@ -412,7 +412,7 @@ def _signals(state: EnvState, params: EnvParams) -> dict[str, Any]:
         0.0,
         clock_minute(market.match),
     )
-    # ``_push_signals`` pushes VSNR(edges) into ``vsnr_history`` with every edge, so its
+    # ``push_signals`` pushes VSNR(edges) into ``vsnr_history`` with every edge, so its
     # latest entry is the current VSNR (0 while empty, as VSNR of < 2 edges).
     history = state.vsnr_history
     latest = jnp.take_along_axis(
@@ -457,7 +457,7 @@ def _risk(state: EnvState, params: EnvParams, proposed: Any) -> dict[str, Any]:
     return {"n_eff": n_eff, "lambda": lam, "hard_cap": cap, "blocks": blocks}
 
 
-def _per_match(buffer: RingBuffer) -> RingBuffer:
+def per_match_windows(buffer: RingBuffer) -> RingBuffer:
     """The market's [M, W] windows share one count/position; give each match its own."""
     shape = buffer.values.shape[:-1]
     return RingBuffer(
@@ -470,7 +470,7 @@ def _per_match(buffer: RingBuffer) -> RingBuffer:
 def market_gamma(market: MarketState, horizon: int = 3) -> Any:
     """γ per match [M] from the market's windows of our flow and p_mkt moves (SPEC §4).
 
-    ``signals.market_sensitivity`` on the windows (``_per_match``), computed in slot
+    ``signals.market_sensitivity`` on the windows (``per_match_windows``), computed in slot
     order instead of time order: the correlation does not depend on the order of its
     pairs, and each slot's next ``horizon`` moves are its next slots around the ring
     (static rolls), so no per-environment gather (slow under ``vmap``) is needed.
@@ -495,7 +495,8 @@ def _bankroll(market: MarketState) -> Any:
     return market.cash + market.our_stakes.sum()
 
 
-def _equity(market: MarketState) -> Any:
+def equity_of(market: MarketState) -> Any:
+    """Our equity (currency): cash + cash-out value of the open bets at current odds."""
     return market.cash + market_lib.cash_out_value(market.our_payout, market.odds).sum()
 
 
@@ -606,7 +607,7 @@ def _observe(
         axis=-1,
     )
     gamma = jnp.mean(market_gamma(market)) if gamma is None else gamma
-    equity = _equity(market)
+    equity = equity_of(market)
     global_values = jnp.concatenate(
         [
             jnp.stack(
@@ -638,13 +639,16 @@ def _observe(
     return observation, sig
 
 
-def _env_state(
+def initial_env_state(
     key: jax.Array, market: MarketState, params: EnvParams, round_index: Any
 ) -> EnvState:
+    """A fresh ``EnvState`` around a market state: a new model error (``key``), empty
+    signal windows, equity and peak at the market's equity (used by ``reset``, season
+    roll-over and the multi-agent env's per-agent views)."""
     m = params.market.n_matches
     error = params.model_noise * jax.random.normal(key, (m, SELECTIONS))
     window = params.signal_window
-    equity = _equity(market)
+    equity = equity_of(market)
     return EnvState(
         market=market,
         model_error=error,
@@ -673,7 +677,7 @@ def reset(key: jax.Array, params: EnvParams) -> tuple[jax.Array, EnvState]:
     """A new episode: a fresh slate (round 0) with the starting bankroll."""
     key_market, key_model = jax.random.split(key)
     market = market_lib.reset(key_market, params.market)
-    state = _env_state(key_model, market, params, 0)
+    state = initial_env_state(key_model, market, params, 0)
     obs, sig = _observe(state, params)
     return obs, dataclasses.replace(state, cas=sig["cas"])
 
@@ -728,13 +732,15 @@ def _information_base(market: MarketState, model_source: str) -> Any:
     return market.true_probability if model_source == "oracle" else market.implied
 
 
-def _push_signals(
+def push_signals(
     state: EnvState,
     market: MarketState,
     previous: MarketState,
     override: Any | None = None,
     model_source: str = "oracle",
 ) -> EnvState:
+    """Advance the state's signal windows by one tick (``previous`` → ``market``): the
+    model probabilities (``override`` if given), edges, VSNR, momentum and price changes."""
     model_probability = (
         _model_probability(_information_base(market, model_source), state.model_error)
         if override is None
@@ -796,7 +802,7 @@ def step(
     previous = state.market
     market, info = market_lib.step(key_market, previous, stakes, params.market)
     cas_before = state.cas  # the CAS of the observation the action was chosen on
-    state = _push_signals(state, market, previous, model_probability, params.model_source)
+    state = push_signals(state, market, previous, model_probability, params.model_source)
     open_book = (market.suspended == 0) & ~market.settled
     decisions = state.decisions + open_book.sum() * SELECTIONS
     cas_hits = state.cas_hits + ((cas_before >= 1.0) & open_book[:, None]).sum()
@@ -814,7 +820,7 @@ def step(
     del new_kappa
     kappa_history = jnp.where(slate_done, new_history, state.kappa_history)
 
-    equity = _equity(market)
+    equity = equity_of(market)
     reward = jnp.log(jnp.maximum(equity, 1e-6)) - jnp.log(jnp.maximum(state.equity, 1e-6))
     state = dataclasses.replace(
         state,
@@ -830,7 +836,7 @@ def step(
         # The next slate starts with the cash carried over.
         next_market = market_lib.next_round(key_next, market, params.market)
         continue_season = slate_done & more_rounds
-        rolled = _env_state(key_model, next_market, params, state.round_index + 1)
+        rolled = initial_env_state(key_model, next_market, params, state.round_index + 1)
         rolled = dataclasses.replace(
             rolled,
             kappa_history=state.kappa_history,

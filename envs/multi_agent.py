@@ -330,7 +330,7 @@ def _reset(
     states, observations, flows = [], [], []
     for i, agent_key in enumerate(keys):
         agent_params = dataclasses.replace(params, model_noise=noise[i])
-        state = functional._env_state(agent_key, market, agent_params, 0)
+        state = functional.initial_env_state(agent_key, market, agent_params, 0)
         states.append(state)
         observations.append(functional.get_obs(state, params))
         flows.append(signals.ring_init(params.market.gamma_window, (params.market.n_matches,)))
@@ -448,14 +448,14 @@ def _step(
             our_payout=jnp.where(settle, 0.0, our_payout),
         )
         previous = _agent_view(state, shared)
-        pushed = functional._push_signals(previous, market_i, previous.market)
+        pushed = functional.push_signals(previous, market_i, previous.market)
         flow = signals.ring_push(flows[i], fills[:, 0] - fills[:, 2])
         gamma = jnp.mean(
-            signals.market_sensitivity(flow, functional._per_match(new_shared.move_window))
+            signals.market_sensitivity(flow, functional.per_match_windows(new_shared.move_window))
         )
         signal_corr = gamma_signal(pushed.edges.values[:, 0, :], pushed.prob_changes.values)
         mode = signals.update_mode(state.mode, gamma, jnp.mean(signal_corr))
-        equity = functional._equity(market_i)
+        equity = functional.equity_of(market_i)
         rewards.append(
             jnp.log(jnp.maximum(equity, 1e-6)) - jnp.log(jnp.maximum(state.equity, 1e-6))
         )

@@ -22,6 +22,7 @@ from agents.loading import load_policy
 from agents.policy import HostPolicy
 from envs import make_vec
 from envs.config import make_params
+from experiments import config as _config  # noqa: F401  (registers the config schema)
 from policies.export import export_onnx, onnx_host_policy
 
 

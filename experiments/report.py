@@ -93,6 +93,18 @@ def _chains(trajectories: Trajectories) -> np.ndarray:
     return np.concatenate([np.ones((seeds, 1)), chained], axis=1)
 
 
+def _finish(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, legend, save (PNG, 110 dpi) and close one plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(out_dir: Path, trajectories: dict[str, Trajectories]) -> dict[str, Path]:
     """Write the four plots; returns {name: path}."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,15 +120,16 @@ def write_plots(out_dir: Path, trajectories: dict[str, Trajectories]) -> dict[st
         ax.plot(x, median, color=colours(i), label=name)
         ax.fill_between(x, low, high, color=colours(i), alpha=0.15)
     ax.set_yscale("log")
-    ax.set_xlabel("round (slate)")
-    ax.set_ylabel("wealth / starting bankroll (log scale)")
-    ax.set_title("Equity: median over held-out seeds, 10–90% band")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=8)
-    paths["equity"] = out_dir / "equity.png"
-    fig.tight_layout()
-    fig.savefig(paths["equity"], dpi=110)
-    plt.close(fig)
+    paths["equity"] = _finish(
+        fig,
+        ax,
+        out_dir / "equity.png",
+        "round (slate)",
+        "wealth / starting bankroll (log scale)",
+        "Equity: median over held-out seeds, 10–90% band",
+    )
 
     fig, ax = plt.subplots(figsize=(9, 5))
     for i, (name, t) in enumerate(trajectories.items()):
@@ -124,14 +137,14 @@ def write_plots(out_dir: Path, trajectories: dict[str, Trajectories]) -> dict[st
         drawdown = 1.0 - chain / np.maximum.accumulate(chain, axis=1)
         x = np.arange(chain.shape[1]) / (t.equity.shape[1] - 1)
         ax.plot(x, np.median(drawdown, axis=0), color=colours(i), label=name)
-    ax.set_xlabel("round (slate)")
-    ax.set_ylabel("drawdown from running peak")
-    ax.set_title("Drawdown: median over held-out seeds")
-    ax.legend(fontsize=8)
-    paths["drawdown"] = out_dir / "drawdown.png"
-    fig.tight_layout()
-    fig.savefig(paths["drawdown"], dpi=110)
-    plt.close(fig)
+    paths["drawdown"] = _finish(
+        fig,
+        ax,
+        out_dir / "drawdown.png",
+        "round (slate)",
+        "drawdown from running peak",
+        "Drawdown: median over held-out seeds",
+    )
 
     labels = [
         "pre-match",
@@ -159,14 +172,14 @@ def write_plots(out_dir: Path, trajectories: dict[str, Trajectories]) -> dict[st
         )
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
     ax.set_xticklabels(labels)
-    ax.set_xlabel("match minute of the bet")
-    ax.set_ylabel("share of staked amount")
-    ax.set_title("Stake by minute")
-    ax.legend(fontsize=8)
-    paths["stake_by_minute"] = out_dir / "stake_by_minute.png"
-    fig.tight_layout()
-    fig.savefig(paths["stake_by_minute"], dpi=110)
-    plt.close(fig)
+    paths["stake_by_minute"] = _finish(
+        fig,
+        ax,
+        out_dir / "stake_by_minute.png",
+        "match minute of the bet",
+        "share of staked amount",
+        "Stake by minute",
+    )
 
     fig, ax = plt.subplots(figsize=(9, 5))
     bins = np.linspace(-3.0, 5.0, 41)
@@ -184,14 +197,14 @@ def write_plots(out_dir: Path, trajectories: dict[str, Trajectories]) -> dict[st
                 color=colours(list(trajectories).index(name)),
             )
     ax.axvline(1.0, color="grey", ls=":", lw=1.0, label="CAS threshold 1.0")
-    ax.set_xlabel("CAS at bet time (clipped to [−3, 5])")
-    ax.set_ylabel("density of filled bets")
-    ax.set_title("CAS when bets were filled")
-    ax.legend(fontsize=8)
-    paths["cas_at_bet"] = out_dir / "cas_at_bet.png"
-    fig.tight_layout()
-    fig.savefig(paths["cas_at_bet"], dpi=110)
-    plt.close(fig)
+    paths["cas_at_bet"] = _finish(
+        fig,
+        ax,
+        out_dir / "cas_at_bet.png",
+        "CAS at bet time (clipped to [−3, 5])",
+        "density of filled bets",
+        "CAS when bets were filled",
+    )
     return paths
 
 

@@ -133,3 +133,19 @@ def test_stress_table(tmp_path: Path) -> None:
     table = (out / "stress.md").read_text()
     assert "| biased_crowd | oracle_kelly |" in table
     assert json.loads((out / "stress.json").read_text())["regimes"]["calm"]["no_bet"]
+
+
+def test_export_command_needs_its_arguments() -> None:
+    """The Hydra entry point composes its config and names what is missing."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.export"],
+        capture_output=True,
+        text=True,
+        cwd=CONF.parent,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "give checkpoint=DIR and out=FILE.onnx" in result.stderr + result.stdout
