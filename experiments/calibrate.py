@@ -127,7 +127,7 @@ class CalibrateConfig:
     )
     #: Add the market statistics (simulated bookmaker against real closing odds of the
     #: test seasons, calm regime): overrounds, RPS, favourite–longshot ROI, Shin z, drift.
-    market: bool = True
+    market_report: bool = True
     #: Fit the bookmaker's goal spread and news noise to the test seasons' odds.
     market_fit: bool = True
     market_replications: int = 10
@@ -295,8 +295,8 @@ def run(config: CalibrateConfig) -> dict[str, Any]:
                 gaps.append({"season": season, "gap": gap, "stats": gap_stats})
 
     market_rows: dict[str, dict[str, Any]] = {}
-    market_note = "disabled (market=false)"
-    if config.market:
+    market_note = "disabled (market_report=false)"
+    if config.market_report:
         try:
             market_rows, market_fitted = market_calibration(
                 config.league,

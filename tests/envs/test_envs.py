@@ -352,7 +352,8 @@ def test_market_gamma_matches_market_sensitivity() -> None:
 
         market = dataclasses.replace(state.market, our_flow_window=ring(), move_window=ring())
         reference = signals.market_sensitivity(
-            functional._per_match(market.our_flow_window), functional._per_match(market.move_window)
+            functional.per_match_windows(market.our_flow_window),
+            functional.per_match_windows(market.move_window),
         )
         np.testing.assert_allclose(functional.market_gamma(market), reference, atol=1e-6)
 

@@ -34,7 +34,7 @@ def test_in_sample_e0_report_passes(shared_data, tmp_path) -> None:
         f"data_dir={shared_data / 'football-data'}",
         f"out_dir={tmp_path}",
         # The market statistics have their own (slow) test in tests/market_sim.
-        "market=false",
+        "market_report=false",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     document = json.loads((tmp_path / "calibration.json").read_text())
