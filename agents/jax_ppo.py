@@ -147,19 +147,6 @@ def _entropy(log_std: jax.Array) -> jax.Array:
     return jnp.sum(log_std + 0.5 * (1.0 + jnp.log(2.0 * jnp.pi)), axis=-1)
 
 
-def batched_env_step(
-    key: jax.Array, env_state: Any, action: jax.Array, env_params: EnvParams
-) -> tuple[Any, ...]:
-    """Step a batch of environments, resetting finished ones (same-step autoreset)."""
-    batch_step = getattr(functional, "step_autoreset_batch", None)
-    if batch_step is not None:
-        return batch_step(key, env_state, action, env_params)
-    keys = jax.random.split(key, action.shape[0])
-    return jax.vmap(functional.step_autoreset, in_axes=(0, 0, 0, None))(
-        keys, env_state, action, env_params
-    )
-
-
 def make_train(
     config: PPOConfig, env_params: EnvParams
 ) -> tuple[Callable[[jax.Array], Runner], Callable[[Runner], tuple[Runner, dict[str, Any]]]]:
@@ -211,7 +198,7 @@ def make_train(
         noise = runner.noise if config.noise == "episode" else fresh
         action = mean + jnp.exp(log_std) * noise
         log_prob = _log_prob(mean, log_std, action, matches)
-        obs, env_state, reward, done, info = batched_env_step(
+        obs, env_state, reward, done, info = functional.step_autoreset_batch(
             key_step, runner.env_state, jnp.clip(action, -1.0, 1.0), env_params
         )
         if config.factored:

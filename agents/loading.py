@@ -8,7 +8,6 @@ differing column (``agents.checkpoint.check_layout``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,6 @@ def load_policy(path: str | Path, env_params: EnvParams, name: str | None = None
 
         return sb3_host_policy(path, name or metadata.get("algorithm", "sb3"))
     raise ValueError(
-        f"checkpoint {path}: unknown framework {metadata['framework']!r} "
-        f"(metadata {json.dumps({k: metadata[k] for k in ('framework',)})})"
+        f"checkpoint {path}: unknown framework {metadata['framework']!r}; "
+        "expected 'jax_ppo' or 'sb3'"
     )

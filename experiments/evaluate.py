@@ -80,13 +80,28 @@ def evaluate_policies(
     return document, trajectories
 
 
-def evaluate(config: Any) -> dict[str, Any]:
-    """Train (unless a checkpoint is given), evaluate, write the report; return results."""
-    started = time.perf_counter()
+def start_job(config: Any, job: str) -> tuple[Path, Any]:
+    """Validate the config, create ``out_dir`` and start the W&B run of ``job``."""
     validate(config)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = tracking.start(config, out_dir, job="evaluate")
+    return out_dir, tracking.start(config, out_dir, job=job)
+
+
+def policies_for(
+    config: Any, params: EnvParams, checkpoint: Any, name: str | None = None
+) -> list[Policy]:
+    """The saved policy (if any) followed by the configured baselines."""
+    policies: list[Policy] = []
+    if checkpoint is not None:
+        policies.append(load_policy(checkpoint, params, name=name))
+    return policies + [make_baseline(b) for b in config.evaluation.baselines]
+
+
+def evaluate(config: Any) -> dict[str, Any]:
+    """Train (unless a checkpoint is given), evaluate, write the report; return results."""
+    started = time.perf_counter()
+    out_dir, run = start_job(config, "evaluate")
     params = make_params(**env_kwargs(config))
     training: dict[str, Any] = {}
     checkpoint = config.policy.checkpoint
@@ -94,12 +109,9 @@ def evaluate(config: Any) -> dict[str, Any]:
         from experiments.train import train
 
         checkpoint, training = train(config, out_dir, run)
-    policies: list[Policy] = []
-    if checkpoint is not None:
-        policies.append(
-            load_policy(checkpoint, params, name=config.agent.name if training else None)
-        )
-    policies += [make_baseline(name) for name in config.evaluation.baselines]
+    policies = policies_for(
+        config, params, checkpoint, name=config.agent.name if training else None
+    )
     print(
         f"evaluating {len(policies)} policies on {len(config.evaluation.seeds)} seeds × "
         f"{config.evaluation.rounds} slates ({regime_of(config).name})",

@@ -19,13 +19,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from agents.baselines import make_baseline
-from agents.loading import load_policy
-from agents.policy import Policy
 from envs.config import make_params
 from experiments import tracking
-from experiments.config import env_kwargs, to_plain, validate
-from experiments.evaluate import evaluate_policies
+from experiments.config import env_kwargs, to_plain
+from experiments.evaluate import evaluate_policies, policies_for, start_job
 from experiments.provenance import provenance
 from market_sim.regimes import regime_params
 
@@ -40,17 +37,11 @@ STRESS_METRICS = (
 def stress(config: Any) -> dict[str, Any]:
     """Every regime × every policy; returns the JSON document (also written to disk)."""
     started = time.perf_counter()
-    validate(config)
-    out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run = tracking.start(config, out_dir, job="stress")
+    out_dir, run = start_job(config, "stress")
     regimes: dict[str, Any] = {}
     for regime_name in config.regimes:
         params = make_params(**env_kwargs(config, regime=regime_params(regime_name)))
-        policies: list[Policy] = []
-        if config.policy.checkpoint is not None:
-            policies.append(load_policy(config.policy.checkpoint, params))
-        policies += [make_baseline(name) for name in config.evaluation.baselines]
+        policies = policies_for(config, params, config.policy.checkpoint)
         print(f"regime {regime_name}:", flush=True)
         document, _ = evaluate_policies(
             policies,
