@@ -24,7 +24,7 @@ calibrate: $(STAMP)
 	$(BIN)/python -m experiments.calibrate $(CALIBRATE_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

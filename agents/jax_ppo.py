@@ -20,6 +20,20 @@ match m's advantage only. The other nine matches' outcomes are independent noise
 that credit, so this cuts the variance of the policy gradient roughly by the number of
 matches. ``factored=False`` is plain PPO on the slate's reward (Δ log equity).
 
+``credit`` chooses what match m's reward is (factored only):
+
+- ``"realised"``: its P&L over the tick, as above — unbiased, but a bet's reward is the
+  coin flip of its outcome ~100 ticks later (the outcome's variance swamps a 2 % edge).
+- ``"expected"`` (privileged, training only): the change of the expected log-utility of
+  match m's open position that this tick's fills cause, under the simulator's true
+  probabilities at the time of the fill (``expected_fill_utility``). The outcome noise
+  and the martingale moves of the position's value are left out, which keeps the
+  expectation of the policy gradient (for the log-utility objective, up to the coupling
+  of matches through the bankroll and of the 1X2 and O/U markets) and removes most of its
+  variance. The policy still sees only its observation; the oracle enters the
+  reward the simulator hands out, like an asymmetric actor–critic's privileged critic
+  (Pinto et al. 2017). Evaluation always scores realised outcomes.
+
 Observations are normalised by running statistics kept in the runner
 (``ObservationNormaliser``), updated from every rollout and saved with the policy.
 Rewards (Δ log equity per tick) are multiplied by ``reward_scale`` for the value
@@ -73,6 +87,8 @@ class PPOConfig:
     #: exposure only grows, so independent per-tick noise ratchets every stake to its cap.
     noise: str = "episode"
     factored: bool = True
+    #: Match m's reward: ``"realised"`` P&L or ``"expected"`` (oracle) log-utility of fills.
+    credit: str = "expected"
     num_seeds: int = 1
     seed: int = 0
     max_seconds: float = 0.0  # wall-clock budget of ``train`` (0 = none)
@@ -97,6 +113,14 @@ class PPOConfig:
                 raise ValueError(f"agent.{name}: expected in [0, 1], got {getattr(self, name)}")
         if self.noise not in ("episode", "step"):
             raise ValueError(f"agent.noise: expected 'episode' or 'step', got {self.noise!r}")
+        if self.credit not in ("realised", "expected"):
+            raise ValueError(
+                f"agent.credit: expected 'realised' or 'expected', got {self.credit!r}"
+            )
+        if self.credit == "expected" and not self.factored:
+            raise ValueError(
+                "agent.credit: 'expected' needs agent.factored = true (or credit = 'realised')"
+            )
         if self.learning_rate <= 0 or self.clip_eps <= 0:
             raise ValueError("agent.learning_rate and agent.clip_eps must be > 0")
 
@@ -111,6 +135,39 @@ def network_config(config: PPOConfig, env_params: EnvParams) -> NetworkConfig:
         initial_log_std=config.initial_log_std,
         initial_action_bias=config.initial_action_bias,
     )
+
+
+def _market_log_utility(stakes: Any, payout: Any, probability: Any, bankroll: Any) -> Any:
+    """E[log(1 + P&L / bankroll)] of one market's position [..., K] over its K outcomes."""
+    pnl = payout - stakes.sum(axis=-1, keepdims=True)
+    growth = jnp.maximum(1.0 + pnl / bankroll[..., None], 1e-6)
+    return jnp.sum(probability * jnp.log(growth), axis=-1)
+
+
+def expected_fill_utility(market: Any, fills: Any, equity: Any) -> Any:
+    """Per match [N, M]: how much this tick's ``fills`` [N, M, 5] (currency) raise the
+    expected log-utility of the match's open position, in log-equity units.
+
+    ``market``: the batch's market states *before* the tick (their open stakes, payouts
+    and true probabilities; fills are at ``market.odds``); ``equity`` [N]: the equity
+    before the tick. Each market (1X2, O/U) is valued on its own outcomes with the
+    simulator's true probabilities: Σ_k p_k log(1 + P&L_k / equity), after minus before.
+    """
+    bankroll = jnp.maximum(equity, 1e-6)[:, None]
+    probability = market.true_probability
+    stakes_before, payout_before = market.our_stakes, market.our_payout
+    stakes_after = stakes_before + fills
+    payout_after = payout_before + fills * market.odds
+
+    def utility(stakes: Any, payout: Any) -> Any:
+        return sum(
+            _market_log_utility(
+                stakes[..., part], payout[..., part], probability[..., part], bankroll
+            )
+            for part in (slice(0, 3), slice(3, 5))
+        )
+
+    return utility(stakes_after, payout_after) - utility(stakes_before, payout_before)
 
 
 class Transition(NamedTuple):
@@ -201,8 +258,12 @@ def make_train(
         obs, env_state, reward, done, info = functional.step_autoreset_batch(
             key_step, runner.env_state, jnp.clip(action, -1.0, 1.0), env_params
         )
-        if config.factored:
-            previous_equity = info["equity"] - info["match_pnl"].sum(axis=-1)
+        previous_equity = info["equity"] - info["match_pnl"].sum(axis=-1)
+        if config.credit == "expected":
+            learn_reward = expected_fill_utility(
+                runner.env_state.market, info["executed_stakes"], previous_equity
+            )
+        elif config.factored:
             learn_reward = info["match_pnl"] / jnp.maximum(previous_equity, 1e-6)[:, None]
         else:
             learn_reward = reward[:, None]

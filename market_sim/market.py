@@ -48,6 +48,7 @@ from flax import struct
 
 from market_sim import match
 from market_sim.bookmaker import (
+    MIN_ODDS,
     SELECTIONS,
     BookmakerProfile,
     GoalClock,
@@ -342,15 +343,23 @@ def _depth(
     suspended: Any,
     withdrawal: Any,
     settled: Any,
+    odds: Any,
     params: MarketParams,
 ) -> tuple[Any, Any]:
-    """(liquidity [M], depth [M, 5]) after ``tick`` steps; ``normals`` [M]."""
+    """(liquidity [M], depth [M, 5]) after ``tick`` steps; ``normals`` [M], ``odds`` [M, 5].
+
+    A selection quoted at the ``MIN_ODDS`` floor takes no money (depth 0): its price with
+    the margin would be below the floor, i.e. it is decided or nearly so (over 2.5 once
+    three goals are in, a three-goal lead in stoppage time). A book closes such a line;
+    quoting it at 1.01 would hand out a near risk-free 1% per bet.
+    """
     minute = clock_minute(state_match)
     liquidity = liquidity_level(normals, tick, params.pre_match_ticks, minute, params.bookmaker)
     open_book = (~state_match.done) & (suspended == 0) & (~settled)
     factor = jnp.where(withdrawal > 0, params.schedule.manipulation_depth_factor, 1.0)
     depth = params.bookmaker.depth_fraction * liquidity * factor * open_book
-    return liquidity, jnp.broadcast_to(depth[:, None], (params.n_matches, SELECTIONS))
+    priced = odds > MIN_ODDS * (1.0 + 1e-6)
+    return liquidity, depth[:, None] * priced
 
 
 def _empty_window(params: MarketParams) -> RingBuffer:
@@ -424,6 +433,7 @@ def reset_with_fixtures(
         suspended,
         suspended,
         settled,
+        odds,
         params,
     )
     zeros = jnp.zeros((m, SELECTIONS), jnp.float32)
@@ -599,7 +609,7 @@ def step(
     newly_settled = new_match.done & ~state.settled
     settled = state.settled | new_match.done
     liquidity, depth = _depth(
-        normals[:, 2 + SELECTIONS], tick, new_match, suspended, withdrawal, settled, params
+        normals[:, 2 + SELECTIONS], tick, new_match, suspended, withdrawal, settled, odds, params
     )
     move = implied - state.implied
     memory = params.crowd.herding_memory
