@@ -180,3 +180,20 @@ def test_market_calibration_on_real_odds(shared_data):
         assert rows[name]["pass"], (name, rows[name])
     flb = [rows[f"flb_roi_bucket_{k}"]["pass"] for k in range(6)]
     assert sum(flb) >= 5, rows
+
+
+def test_no_money_taken_at_the_price_floor() -> None:
+    """A line quoted at MIN_ODDS (decided, e.g. over 2.5 after three goals) takes no bets:
+    wherever depth > 0 the book's own price has its margin, p_mkt × odds ≤ 1."""
+    from market_sim.bookmaker import MIN_ODDS
+    from market_sim.market import episode_ticks, rollout
+
+    params = market_params("E0", "efficient", n_matches=4)
+    stakes = jnp.zeros((64, episode_ticks(params), 4, 5))
+    _, info = jax.jit(lambda k, s: rollout(k, params, s))(jax.random.PRNGKey(0), stakes)
+    odds, depth = np.asarray(info.odds), np.asarray(info.depth)
+    floor = odds <= MIN_ODDS * (1 + 1e-6)
+    assert floor.any()  # decided lines occur in 64 slates
+    assert (depth[floor] == 0).all()
+    open_lines = depth > 0
+    assert (np.asarray(info.market_probability)[open_lines] * odds[open_lines] <= 1 + 1e-5).all()
