@@ -34,10 +34,19 @@ matches. ``factored=False`` is plain PPO on the slate's reward (Δ log equity).
   reward the simulator hands out, like an asymmetric actor–critic's privileged critic
   (Pinto et al. 2017). Evaluation always scores realised outcomes.
 
+``cap_price`` (λ ≥ 0, default 0) charges every fill λ × stake / equity in its match's
+reward (``cap_charge``): the shadow price of the slate-wide Hard-Cap, which the
+per-match credit cannot see (a stake in match m now is capacity match k cannot use
+later; exposure is freed only at full time). It is the Lagrangian relaxation of that
+shared constraint, so a match bets only where its edge beats what the capacity is worth
+elsewhere; λ ramps up from 0 over the first ``cap_price_warmup`` of the updates so the
+policy first learns where the value is (at full price from the start it learns to
+abstain). Evaluation never sees the charge.
+
 Observations are normalised by running statistics kept in the runner
 (``ObservationNormaliser``), updated from every rollout and saved with the policy.
-Rewards (Δ log equity per tick) are multiplied by ``reward_scale`` for the value
-function's sake; the reported returns are unscaled.
+Learning rewards (log-equity units per tick) are multiplied by ``reward_scale`` for the
+value function's sake; the reported returns (Δ log equity, realised) are unscaled.
 """
 
 from __future__ import annotations
@@ -89,6 +98,12 @@ class PPOConfig:
     factored: bool = True
     #: Match m's reward: ``"realised"`` P&L or ``"expected"`` (oracle) log-utility of fills.
     credit: str = "expected"
+    #: Shadow price of the slate-wide Hard-Cap (log-equity per unit of bankroll staked):
+    #: every fill is charged ``cap_price × stake / equity`` in its match's reward.
+    cap_price: float = 0.0
+    #: Fraction of the updates over which the cap price ramps up linearly from 0 (a
+    #: curriculum: the policy first learns where the value is, then to be selective).
+    cap_price_warmup: float = 0.5
     num_seeds: int = 1
     seed: int = 0
     max_seconds: float = 0.0  # wall-clock budget of ``train`` (0 = none)
@@ -120,6 +135,12 @@ class PPOConfig:
         if self.credit == "expected" and not self.factored:
             raise ValueError(
                 "agent.credit: 'expected' needs agent.factored = true (or credit = 'realised')"
+            )
+        if not 0.0 <= self.cap_price < 10.0:
+            raise ValueError(f"agent.cap_price: expected in [0, 10), got {self.cap_price}")
+        if not 0.0 <= self.cap_price_warmup <= 1.0:
+            raise ValueError(
+                f"agent.cap_price_warmup: expected in [0, 1], got {self.cap_price_warmup}"
             )
         if self.learning_rate <= 0 or self.clip_eps <= 0:
             raise ValueError("agent.learning_rate and agent.clip_eps must be > 0")
@@ -168,6 +189,20 @@ def expected_fill_utility(market: Any, fills: Any, equity: Any) -> Any:
         )
 
     return utility(stakes_after, payout_after) - utility(stakes_before, payout_before)
+
+
+def cap_charge(fills: Any, equity: Any, cap_price: Any, factored: bool) -> Any:
+    """The Hard-Cap's shadow price charged for this tick's ``fills`` [N, M, 5] (currency):
+    ``cap_price × stake / equity`` per match [N, M] (summed to [N, 1] if not ``factored``).
+
+    Why: the Hard-Cap is one budget for the whole slate (exposure is freed only at full
+    time), so a stake in match m now is capacity that match k cannot use later. The
+    per-match credit does not see that coupling; this is its Lagrangian relaxation (dual
+    decomposition over matches): with the right price a match bets only where the edge
+    beats what the capacity is worth elsewhere.
+    """
+    charge = cap_price * fills.sum(axis=-1) / jnp.maximum(equity, 1e-6)[:, None]
+    return charge if factored else charge.sum(axis=-1, keepdims=True)
 
 
 class Transition(NamedTuple):
@@ -269,6 +304,12 @@ def make_train(
             learn_reward = reward[:, None]
             value = value.sum(axis=-1, keepdims=True)
             log_prob = log_prob.sum(axis=-1, keepdims=True)
+        if config.cap_price:
+            warmup = config.cap_price_warmup * config.num_updates
+            ramp = jnp.minimum(1.0, runner.update_index / warmup) if warmup > 0 else 1.0
+            learn_reward = learn_reward - cap_charge(
+                info["executed_stakes"], previous_equity, config.cap_price * ramp, config.factored
+            )
         episode_return = runner.episode_return + reward
         returns_sum, returns_count = finished
         finished = (

@@ -60,6 +60,8 @@ from market_sim.state import clock_minute
 
 #: Observations are finite and within ±OBS_BOUND (NaN → 0, ±inf → ±OBS_BOUND).
 OBS_BOUND = 1e6
+#: Upper clip of the ``expected_return`` columns (a 10-fold return is already an outlier).
+EXPECTED_RETURN_BOUND = 10.0
 
 #: Pre-match team features, the last per-match columns, shared with the replay of real
 #: odds (``envs.replay``): goal strengths (Dixon–Coles log multipliers, 0 = league
@@ -108,6 +110,7 @@ MATCH_COLUMNS: tuple[str, ...] = (
     *(f"overround_{m}" for m in ("1x2", "ou25")),
     *(f"depth_{s}" for s in SELECTION_NAMES),
     *(f"model_probability_{s}" for s in SELECTION_NAMES),
+    *(f"expected_return_{s}" for s in SELECTION_NAMES),
     *(f"vsnr_{s}" for s in SELECTION_NAMES),
     *(f"depth_ratio_{s}" for s in SELECTION_NAMES),
     *(f"conf_w_{s}" for s in SELECTION_NAMES),
@@ -559,6 +562,17 @@ def get_obs(state: EnvState, params: EnvParams) -> jax.Array:
     return _observe(state, params)[0]
 
 
+def expected_return(probability: Any, odds: Any) -> Any:
+    """The model's expected return per unit staked at the quoted odds, p_model × odds − 1
+    (a fraction of the stake), clipped to [−1, ``EXPECTED_RETURN_BOUND``].
+
+    Why a column of its own: the SPEC's edge p_model − p_mkt is a difference, but what a
+    bet earns is the ratio (an edge of 0.05 is +5% on an even-money selection and +100%
+    on a 20-to-1 one); a small network computes that ratio poorly from the two columns.
+    """
+    return jnp.clip(probability * odds - 1.0, -1.0, EXPECTED_RETURN_BOUND)
+
+
 def _observe(
     state: EnvState, params: EnvParams, gamma: Any | None = None
 ) -> tuple[jax.Array, dict[str, Any]]:
@@ -597,6 +611,7 @@ def _observe(
             inverse[:, 3:].sum(-1, keepdims=True) - 1.0,
             market.depth / bankroll,
             state.model_probability,
+            expected_return(state.model_probability, market.odds),
             jnp.clip(sig["vsnr"], -10.0, 10.0),
             sig["depth_ratio"],
             sig["conf_w"],

@@ -34,6 +34,8 @@ trained in the simulator runs here unchanged:
   its results only, never its odds). Fewer than ``min_fit_matches`` past matches → the
   model echoes the market (no edge). A team without past matches (promoted) gets the
   fitted strengths' lower quartile of attack and upper quartile of defence;
+- ``expected_return_*`` = model_probability × the snapshot odds − 1 (0 without a price),
+  clipped as in ``envs.functional.expected_return``;
 - vsnr/depth_ratio/conf_w/cas from ``market_sim.signals`` on the single available tick
   (vsnr 0, so cas 0; conf_w = its floor 0.4), exposure 0;
 - globals: bankroll_fraction (equity / starting bankroll), drawdown, γ 0, mode neutral,
@@ -112,6 +114,7 @@ import pandas as pd
 from envs import functional
 from envs.config import ENV_DEFAULTS
 from envs.functional import (
+    EXPECTED_RETURN_BOUND,
     GLOBAL_COLUMNS,
     MATCH_COLUMNS,
     OBS_BOUND,
@@ -445,6 +448,12 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
             for i, (_, rows, _) in enumerate(self.steps)
         ]
 
+    def _expected_return(self, rows: np.ndarray) -> np.ndarray:
+        """p_model × odds − 1 per selection, as ``functional.expected_return`` (0 unpriced)."""
+        odds = self.odds[rows]
+        value = np.clip(self.model[rows] * odds - 1.0, -1.0, EXPECTED_RETURN_BOUND)
+        return np.where(np.isfinite(odds), value, 0.0)
+
     def _slot_columns(self, rows: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Per-slot columns [M, len(MATCH_COLUMNS)]; depth in currency (scaled per step)."""
         m, k = self.n_matches, len(rows)
@@ -460,6 +469,7 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
             "market_probability": self.implied[rows],
             "depth": depth[:k],
             "model_probability": self.model[rows],
+            "expected_return": self._expected_return(rows),
             **{
                 name: self._row_signals[name][rows]
                 for name in ("vsnr", "depth_ratio", "conf_w", "cas")

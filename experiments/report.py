@@ -220,7 +220,8 @@ def write_markdown(path: Path, document: dict[str, Any], plots: dict[str, Path])
         markdown_table(document),
         "",
         "Paired difference = per-seed log-growth of the policy minus the best baseline's.",
-        "oracle_kelly reads the hidden true probabilities (an upper bound, not a policy).",
+        "oracle_kelly reads the hidden true probabilities (a reference, not a policy; not an "
+        "upper bound on what a policy can earn when the Hard-Cap binds).",
         "",
     ]
     if document.get("training"):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.baselines import BASELINE_NAMES, make_baseline
+from agents.baselines import BASELINE_NAMES, BaselineConfig, make_baseline
 from agents.evaluation import Trajectories, rollout
 from agents.metrics import METRIC_NAMES, bootstrap_mean, paired_difference, per_seed, summarise
 from envs import functional, make_params
@@ -43,6 +43,24 @@ def test_baseline_actions_are_valid(name: str, params: functional.EnvParams) -> 
     )
     assert action.shape == (params.market.n_matches * 5,)
     assert bool(jnp.all(jnp.isfinite(action))) and bool(jnp.all(jnp.abs(action) <= 1.0))
+
+
+@pytest.mark.parametrize("min_return", [0.0, 0.05])
+def test_selective_kelly_is_kelly_on_the_large_returns(
+    min_return: float, params: functional.EnvParams
+) -> None:
+    """selective_kelly = kelly_value where p_model × odds − 1 ≥ min_return, no bet elsewhere."""
+    obs, state = functional.reset(jax.random.PRNGKey(3), params)
+    config = BaselineConfig(min_return=min_return)
+    kelly = np.asarray(make_baseline("kelly_value", config).function(None, obs, state, params))
+    selective = np.asarray(
+        make_baseline("selective_kelly", config).function(None, obs, state, params)
+    )
+    value = np.asarray(state.model_probability * state.market.odds - 1.0).reshape(-1)
+    large = value >= min_return
+    np.testing.assert_allclose(selective[large], kelly[large], atol=1e-6)
+    assert np.all(selective[~large] == -1.0)
+    assert np.any(kelly > 0), "no Kelly bet at all: the test would prove nothing"
 
 
 def test_no_bet_never_stakes(runs: dict[str, Trajectories]) -> None:

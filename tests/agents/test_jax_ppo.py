@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.jax_ppo import PPOConfig, expected_fill_utility
+from agents.jax_ppo import PPOConfig, cap_charge, expected_fill_utility
 
 PROBABILITY = [0.5, 0.3, 0.2, 0.6, 0.4]
 ODDS = [2.1, 3.0, 5.0, 1.6, 2.4]
@@ -74,8 +74,22 @@ def test_expected_fill_utility_sign_follows_the_edge(
         ({"credit": "expected", "factored": False}, r"'expected' needs agent.factored"),
         ({"num_minibatches": 5}, r"agent.num_minibatches: must divide"),
         ({"noise": "tick"}, r"agent.noise: expected 'episode' or 'step'"),
+        ({"cap_price": -0.1}, r"agent.cap_price: expected in \[0, 10\), got -0.1"),
     ],
 )
 def test_config_errors_name_the_field(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PPOConfig(**changes).validate()  # type: ignore[arg-type]
+
+
+def test_cap_charge_by_hand() -> None:
+    """Each match pays cap_price × its stakes / equity; unfactored, the slate's sum."""
+    fills = np.zeros((2, 3, 5), np.float32)
+    fills[0, 0, [0, 3]] = [20.0, 30.0]  # 50 staked on match 0 of slate 0
+    fills[0, 2, 1] = 10.0
+    fills[1, 1, 4] = 40.0
+    equity = jnp.asarray([1000.0, 500.0])
+    charge = np.asarray(cap_charge(jnp.asarray(fills), equity, 0.5, factored=True))
+    np.testing.assert_allclose(charge, [[0.025, 0.0, 0.005], [0.0, 0.04, 0.0]], rtol=1e-6)
+    total = np.asarray(cap_charge(jnp.asarray(fills), equity, 0.5, factored=False))
+    np.testing.assert_allclose(total, [[0.03], [0.04]], rtol=1e-6)

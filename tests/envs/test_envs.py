@@ -12,6 +12,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs import functional
+from market_sim.bookmaker import SELECTION_NAMES
 from market_sim.regimes import REGIME_NAMES
 
 
@@ -367,3 +368,13 @@ def test_match_pnl_sums_to_the_change_of_equity() -> None:
         if bool(done):
             break
     assert bool(done) and float(state.market.our_stakes.sum()) == 0.0
+
+
+def test_expected_return_column_is_model_times_odds_minus_one() -> None:
+    params = envs.make_params(n_matches=3)
+    obs, state = functional.reset(jax.random.PRNGKey(7), params)
+    names = functional.observation_names(params)
+    columns = [names.index(f"m{m}_expected_return_{s}") for m in range(3) for s in SELECTION_NAMES]
+    expected = np.asarray(state.model_probability * state.market.odds - 1.0).reshape(-1)
+    np.testing.assert_allclose(np.asarray(obs)[columns], np.clip(expected, -1.0, 10.0), rtol=1e-5)
+    assert np.all(np.asarray(obs)[columns] >= -1.0)

@@ -43,6 +43,12 @@ def test_checkers_and_layout(replay: ReplayEnv) -> None:
     assert obs[names.index("m0_pre_match")] == 1.0
     assert obs[names.index("bankroll_fraction")] == 1.0
     assert info["pre_match_features"].shape == (replay.n_matches, len(PRE_MATCH_FEATURE_NAMES))
+    # expected_return = p_model × odds − 1, so Σ p_model / (1 + expected_return) over the
+    # 1X2 selections is Σ 1 / odds = 1 + the overround.
+    model = obs[[names.index(f"m0_model_probability_{s}") for s in ("home", "draw", "away")]]
+    value = obs[[names.index(f"m0_expected_return_{s}") for s in ("home", "draw", "away")]]
+    overround = obs[names.index("m0_overround_1x2")]
+    assert np.sum(model / (1.0 + value)) == pytest.approx(1.0 + overround, rel=1e-4)
 
 
 def _walk(env: ReplayEnv, seed: int = 0) -> tuple[list[np.ndarray], list[dict]]:
