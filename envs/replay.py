@@ -114,7 +114,6 @@ import pandas as pd
 from envs import functional
 from envs.config import ENV_DEFAULTS
 from envs.functional import (
-    EXPECTED_RETURN_BOUND,
     GLOBAL_COLUMNS,
     MATCH_COLUMNS,
     OBS_BOUND,
@@ -451,7 +450,7 @@ class ReplayEnv(gym.Env[np.ndarray, np.ndarray]):
     def _expected_return(self, rows: np.ndarray) -> np.ndarray:
         """p_model × odds − 1 per selection, as ``functional.expected_return`` (0 unpriced)."""
         odds = self.odds[rows]
-        value = np.clip(self.model[rows] * odds - 1.0, -1.0, EXPECTED_RETURN_BOUND)
+        value = np.asarray(functional.expected_return(self.model[rows], odds), np.float64)
         return np.where(np.isfinite(odds), value, 0.0)
 
     def _slot_columns(self, rows: np.ndarray, depth: np.ndarray) -> np.ndarray:
